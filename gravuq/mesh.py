@@ -1,0 +1,238 @@
+"""Rectilinear (tensor) meshes of right rectangular prisms, and UBC-GIF mesh files.
+
+Conventions (SPEC section 1): x = easting, y = northing, z = elevation, positive up, all in
+metres. The origin is the west-south-bottom corner. Arrays on the mesh are shaped
+``(nz, ny, nx)`` (dims ``("z", "y", "x")``) and flattened in that C order, so cell
+``(k, j, i)`` has flat index ``(k * ny + j) * nx + i``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .io._atomic import write_text_atomic
+
+
+@dataclass(frozen=True, eq=False)
+class TensorMesh:
+    """A tensor mesh: cell widths along each axis and the west-south-bottom corner.
+
+    Parameters
+    ----------
+    widths_x, widths_y, widths_z
+        Cell widths in metres along easting, northing and elevation; ``widths_z`` runs from
+        the bottom layer to the top one.
+    origin
+        ``(x, y, z)`` of the west-south-bottom corner, metres.
+    """
+
+    widths_x: np.ndarray
+    widths_y: np.ndarray
+    widths_z: np.ndarray
+    origin: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))
+
+    def __post_init__(self):
+        for name in ("widths_x", "widths_y", "widths_z"):
+            widths = np.asarray(getattr(self, name), dtype=np.float64).reshape(-1)
+            if widths.size == 0 or not np.all(np.isfinite(widths)) or np.any(widths <= 0):
+                raise InputError(f"mesh {name}: expected one or more positive cell widths (m), found {widths.tolist()}")
+            object.__setattr__(self, name, widths)
+        origin = tuple(float(v) for v in self.origin)
+        if len(origin) != 3 or not all(np.isfinite(origin)):
+            raise InputError(f"mesh origin: expected three finite numbers (x, y, z in m), found {self.origin}")
+        object.__setattr__(self, "origin", origin)
+
+    @classmethod
+    def uniform(cls, origin, cell_size, shape) -> TensorMesh:
+        """A mesh of equal cells: ``cell_size = (dx, dy, dz)`` in m, ``shape = (nx, ny, nz)``."""
+        nx, ny, nz = (int(n) for n in shape)
+        dx, dy, dz = (float(d) for d in cell_size)
+        return cls(np.full(nx, dx), np.full(ny, dy), np.full(nz, dz), tuple(origin))
+
+    # -- geometry ---------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(nz, ny, nx)``: the shape of arrays on the mesh."""
+        return (self.widths_z.size, self.widths_y.size, self.widths_x.size)
+
+    @property
+    def n_cells(self) -> int:
+        nz, ny, nx = self.shape
+        return nz * ny * nx
+
+    @property
+    def nodes_x(self) -> np.ndarray:
+        """Cell boundaries along x (m), ``nx + 1`` values, west to east."""
+        return self.origin[0] + np.concatenate([[0.0], np.cumsum(self.widths_x)])
+
+    @property
+    def nodes_y(self) -> np.ndarray:
+        """Cell boundaries along y (m), ``ny + 1`` values, south to north."""
+        return self.origin[1] + np.concatenate([[0.0], np.cumsum(self.widths_y)])
+
+    @property
+    def nodes_z(self) -> np.ndarray:
+        """Cell boundaries along z (m, elevation positive up), ``nz + 1`` values, bottom to top."""
+        return self.origin[2] + np.concatenate([[0.0], np.cumsum(self.widths_z)])
+
+    @property
+    def centers_x(self) -> np.ndarray:
+        nodes = self.nodes_x
+        return 0.5 * (nodes[1:] + nodes[:-1])
+
+    @property
+    def centers_y(self) -> np.ndarray:
+        nodes = self.nodes_y
+        return 0.5 * (nodes[1:] + nodes[:-1])
+
+    @property
+    def centers_z(self) -> np.ndarray:
+        nodes = self.nodes_z
+        return 0.5 * (nodes[1:] + nodes[:-1])
+
+    @property
+    def cell_centers(self) -> np.ndarray:
+        """Cell-centre coordinates, shape ``(n_cells, 3)`` as ``(x, y, z)`` in m, flat C order."""
+        z, y, x = np.meshgrid(self.centers_z, self.centers_y, self.centers_x, indexing="ij")
+        return np.stack([x.ravel(), y.ravel(), z.ravel()], axis=1)
+
+    @property
+    def cell_volumes(self) -> np.ndarray:
+        """Cell volumes in m^3, shape ``(nz, ny, nx)``."""
+        return self.widths_z[:, None, None] * self.widths_y[None, :, None] * self.widths_x[None, None, :]
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float, float, float]:
+        """``(west, east, south, north, bottom, top)`` in m."""
+        return (self.nodes_x[0], self.nodes_x[-1], self.nodes_y[0], self.nodes_y[-1],
+                self.nodes_z[0], self.nodes_z[-1])
+
+    @property
+    def is_uniform(self) -> bool:
+        """True when every axis has equal widths (a requirement of the Toeplitz fast paths)."""
+        return all(np.allclose(w, w[0], rtol=1e-12, atol=0.0)
+                   for w in (self.widths_x, self.widths_y, self.widths_z))
+
+    def coords(self) -> dict[str, np.ndarray]:
+        """Cell-centre coordinates for xarray: ``{"z": ..., "y": ..., "x": ...}`` in m."""
+        return {"z": self.centers_z, "y": self.centers_y, "x": self.centers_x}
+
+    def same_as(self, other: TensorMesh, rtol: float = 1e-9) -> bool:
+        """Whether two meshes have the same cells (within ``rtol`` of the mesh size)."""
+        if self.shape != other.shape:
+            return False
+        scale = max(np.ptp(self.nodes_x), np.ptp(self.nodes_y), np.ptp(self.nodes_z))
+        return all(np.allclose(a, b, rtol=0.0, atol=rtol * scale) for a, b in (
+            (self.nodes_x, other.nodes_x), (self.nodes_y, other.nodes_y), (self.nodes_z, other.nodes_z)))
+
+    def __repr__(self) -> str:
+        nz, ny, nx = self.shape
+        return f"TensorMesh(nx={nx}, ny={ny}, nz={nz}, origin={self.origin})"
+
+
+# -- UBC-GIF tensor mesh files ----------------------------------------------------------------
+_REPEAT = re.compile(r"^(\d+)\*([-+0-9.eE]+)$")
+
+
+def _parse_widths(tokens: list[str], count: int, path: Path, line: int, axis: str) -> np.ndarray:
+    widths: list[float] = []
+    for token in tokens:
+        match = _REPEAT.match(token)
+        try:
+            if match:
+                widths.extend([float(match.group(2))] * int(match.group(1)))
+            else:
+                widths.append(float(token))
+        except ValueError:
+            raise InputError(f"{path}, line {line}: {axis} cell widths: cannot read '{token}' as a number") from None
+    if len(widths) != count:
+        raise InputError(f"{path}, line {line}: expected {count} {axis} cell widths (from the first line), found {len(widths)}")
+    return np.asarray(widths)
+
+
+def read_ubc_mesh(path: str | Path) -> TensorMesh:
+    """Read a UBC-GIF 3D tensor mesh file.
+
+    The format: ``nx ny nz``; the top-south-west corner ``x0 y0 z0`` (z0 is the TOP elevation,
+    positive up, m); then the x widths (west to east), y widths (south to north) and z widths
+    (top to bottom), each possibly written ``n*w`` for n cells of width w. The returned mesh has
+    its origin at the bottom and ``widths_z`` from bottom to top, as gravuq stores it.
+    """
+    path = Path(path)
+    try:
+        lines = [ln.split("!")[0].strip() for ln in path.read_text().splitlines()]
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the mesh file ({err.strerror})") from None
+    numbered = [(i + 1, ln) for i, ln in enumerate(lines) if ln]
+    if len(numbered) < 5:
+        raise InputError(f"{path}: a UBC mesh file needs 5 non-empty lines (counts, corner, x, y and z widths), found {len(numbered)}")
+    try:
+        nx, ny, nz = (int(v) for v in numbered[0][1].split())
+    except ValueError:
+        raise InputError(f"{path}, line {numbered[0][0]}: expected three integers 'nx ny nz', found '{numbered[0][1]}'") from None
+    try:
+        x0, y0, z_top = (float(v) for v in numbered[1][1].split())
+    except ValueError:
+        raise InputError(f"{path}, line {numbered[1][0]}: expected three numbers 'x0 y0 z0' (top south-west corner, m), found '{numbered[1][1]}'") from None
+    # Width lists may wrap over several lines; collect tokens and split by counts.
+    tokens = [(line, token) for line, text in numbered[2:] for token in text.split()]
+    counts = {"x": nx, "y": ny, "z": nz}
+    widths = {}
+    position = 0
+    for axis in ("x", "y", "z"):
+        collected: list[str] = []
+        total = 0
+        line = tokens[position][0] if position < len(tokens) else numbered[-1][0]
+        while total < counts[axis] and position < len(tokens):
+            line, token = tokens[position]
+            match = _REPEAT.match(token)
+            total += int(match.group(1)) if match else 1
+            collected.append(token)
+            position += 1
+        widths[axis] = _parse_widths(collected, counts[axis], path, line, axis)
+    if position != len(tokens):
+        raise InputError(f"{path}, line {tokens[position][0]}: unexpected values after the z cell widths")
+    widths_z = widths["z"][::-1]
+    return TensorMesh(widths["x"], widths["y"], widths_z, (x0, y0, z_top - widths_z.sum()))
+
+
+def _format_widths(widths: np.ndarray) -> str:
+    parts = []
+    start = 0
+    while start < widths.size:
+        end = start
+        while end + 1 < widths.size and widths[end + 1] == widths[start]:
+            end += 1
+        count = end - start + 1
+        parts.append(f"{count}*{widths[start]!r}" if count > 1 else repr(float(widths[start])))
+        start = end + 1
+    return " ".join(parts)
+
+
+def write_ubc_mesh(path: str | Path, mesh: TensorMesh) -> None:
+    """Write ``mesh`` as a UBC-GIF 3D tensor mesh file (atomically); see :func:`read_ubc_mesh`."""
+    nz, ny, nx = mesh.shape
+    x0, y0, _ = mesh.origin
+    text = "\n".join([
+        f"{nx} {ny} {nz}",
+        f"{x0!r} {y0!r} {mesh.nodes_z[-1]!r}",
+        _format_widths(mesh.widths_x),
+        _format_widths(mesh.widths_y),
+        _format_widths(mesh.widths_z[::-1].copy()),
+    ]) + "\n"
+    write_text_atomic(path, text)
+
+
+def mesh_from_config(settings) -> TensorMesh:
+    """Build the mesh that a ``[mesh]`` config section describes (see ``gravuq.config``)."""
+    if settings.path is not None:
+        return read_ubc_mesh(settings.path)
+    if settings.shape is not None:
+        return TensorMesh.uniform(settings.origin, settings.cell_size, settings.shape)
+    return TensorMesh(np.asarray(settings.widths_x), np.asarray(settings.widths_y),
+                      np.asarray(settings.widths_z), tuple(settings.origin))
