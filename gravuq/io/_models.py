@@ -1,0 +1,78 @@
+"""Density models on a tensor mesh as NetCDF files (xarray), with checks a user can act on.
+
+Conventions (SPEC section 1): variables with dims ``("z", "y", "x")`` and cell-centre
+coordinates in metres (z elevation, positive up); density contrast in kg/m^3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+
+from ..constants import DENSITY_UNITS_TO_KG_M3
+from ..errors import InputError
+from ._atomic import atomic_path
+
+if TYPE_CHECKING:  # the mesh module writes files through io, so import it lazily
+    from ..mesh import TensorMesh
+
+
+def model_dataset(mesh: TensorMesh, variables: dict[str, np.ndarray], attrs: dict | None = None,
+                  units: dict[str, str] | None = None) -> xr.Dataset:
+    """An xarray Dataset with each ``(nz, ny, nx)`` array as a variable on the mesh's cell centres."""
+    units = units or {}
+    data_vars = {}
+    for name, values in variables.items():
+        array = np.asarray(values).reshape(mesh.shape)
+        data_vars[name] = xr.Variable(("z", "y", "x"), array, {"units": units.get(name, "kg/m^3")})
+    coords = {axis: xr.Variable(axis, values, {"units": "m"}) for axis, values in mesh.coords().items()}
+    dataset = xr.Dataset(data_vars, coords=coords, attrs=dict(attrs or {}))
+    dataset["z"].attrs["positive"] = "up"
+    return dataset
+
+
+def write_netcdf(path: str | Path, dataset: xr.Dataset) -> None:
+    """Write ``dataset`` to NetCDF-4 (h5netcdf engine) atomically."""
+    with atomic_path(path) as tmp:
+        dataset.to_netcdf(tmp, engine="h5netcdf")
+
+
+def read_model(path: str | Path, mesh: TensorMesh, variable: str = "density", units: str = "kg/m3") -> np.ndarray:
+    """Read a density model for ``mesh`` from NetCDF; returns kg/m^3 shaped ``(nz, ny, nx)``.
+
+    The file must hold ``variable`` with dims ``(z, y, x)`` and the mesh's shape; where it has
+    coordinates, they must be the mesh's cell centres (m). ``units`` (kg/m3 or g/cc) converts on
+    read. Every mismatch is an :class:`InputError` naming the file and what was expected.
+    """
+    path = Path(path)
+    try:
+        dataset = xr.load_dataset(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except Exception as err:  # the engines raise many types for a file that is not NetCDF
+        raise InputError(f"{path}: cannot read as NetCDF ({type(err).__name__}: {err})") from None
+    if variable not in dataset:
+        raise InputError(f"{path}: no variable '{variable}' (found: {', '.join(map(str, dataset.data_vars)) or 'none'})")
+    array = dataset[variable]
+    if set(array.dims) != {"z", "y", "x"}:
+        raise InputError(f"{path}: variable '{variable}' has dims {array.dims}, expected ('z', 'y', 'x')")
+    array = array.transpose("z", "y", "x")
+    if array.shape != mesh.shape:
+        raise InputError(f"{path}: variable '{variable}' has shape {array.shape} (z, y, x), "
+                         f"but the mesh has {mesh.shape}")
+    for axis, centres in mesh.coords().items():
+        if axis in array.coords:
+            found = np.asarray(array.coords[axis], dtype=np.float64)
+            tolerance = 1e-6 * max(1.0, np.abs(centres).max())
+            if not np.allclose(found, centres, rtol=0.0, atol=tolerance):
+                raise InputError(f"{path}: coordinate '{axis}' does not match the mesh cell centres "
+                                 f"(found {found[0]:.6g}..{found[-1]:.6g} m, expected {centres[0]:.6g}..{centres[-1]:.6g} m)")
+    values = np.asarray(array.values, dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        k, j, i = np.argwhere(bad)[0]
+        raise InputError(f"{path}: variable '{variable}' has {bad.sum()} non-finite values, first at z={k}, y={j}, x={i}")
+    return values * DENSITY_UNITS_TO_KG_M3[units]

@@ -1,0 +1,146 @@
+"""The implicit neural representation: normalised coordinates -> encoding -> MLP -> density.
+
+Conventions (SPEC section 1): points in metres (x east, y north, z elevation positive up) are
+mapped to the normalised frame by :class:`Normaliser` before they reach the network; the
+output is a density contrast in kg/m^3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..mesh import TensorMesh
+from ._encoding import make_encoding
+
+_ACTIVATIONS = {
+    "relu": jax.nn.relu,
+    "leaky_relu": lambda x: jax.nn.leaky_relu(x, 0.01),
+    "tanh": jnp.tanh,
+    "gelu": jax.nn.gelu,
+}
+
+#: SIREN's frequency factor (Sitzmann et al. 2020).
+SIREN_OMEGA = 30.0
+
+
+@dataclass(frozen=True)
+class Normaliser:
+    """Maps metres to the network's frame: centred on the mesh, largest half-extent = 1.
+
+    The same factor on every axis keeps the body's shape (a dip stays a dip).
+    """
+
+    centre: tuple[float, float, float]
+    half_extent: float
+
+    @classmethod
+    def for_mesh(cls, mesh: TensorMesh) -> Normaliser:
+        west, east, south, north, bottom, top = mesh.bounds
+        centre = (0.5 * (west + east), 0.5 * (south + north), 0.5 * (bottom + top))
+        return cls(centre, 0.5 * max(east - west, north - south, top - bottom))
+
+    def __call__(self, points) -> jnp.ndarray:
+        """``(n, 3)`` points in metres (float64 on the way in) -> float32 normalised points."""
+        points = np.asarray(points, dtype=np.float64)
+        return jnp.asarray((points - np.asarray(self.centre)) / self.half_extent, dtype=jnp.float32)
+
+
+class DensityField(eqx.Module):
+    """An INR of density contrast: encoding, an MLP, and a head.
+
+    The head is ``bounded`` (``mid + half * tanh(h)``, so the density stays inside ``bounds``
+    kg/m^3, as the seed paper's tanh head) or ``linear`` (``mid + half * (features . w + b)``:
+    density is linear in the last layer, which the Bayesian last layer needs).
+    """
+
+    encoding: eqx.Module
+    hidden: tuple[eqx.nn.Linear, ...]
+    output: eqx.nn.Linear
+    activation: str = eqx.field(static=True)
+    head: str = eqx.field(static=True)
+    bounds: tuple[float, float] = eqx.field(static=True)
+
+    def __init__(self, *, encoding: str = "fourier", frequencies: int = 8, sigma: float = 2.0,
+                 width: int = 64, depth: int = 3, activation: str = "leaky_relu",
+                 bounds=(-600.0, 600.0), head: str = "bounded", hash_levels: int = 8,
+                 hash_features: int = 2, hash_table_size: int = 2**14, hash_base_resolution: int = 4,
+                 hash_max_resolution: int = 64, key: PRNGKeyArray, dtype=jnp.float32):
+        encoding_key, *layer_keys = jax.random.split(key, depth + 2)
+        self.encoding = make_encoding(
+            encoding, key=encoding_key, frequencies=frequencies, sigma=sigma, hash_levels=hash_levels,
+            hash_features=hash_features, hash_table_size=hash_table_size,
+            hash_base_resolution=hash_base_resolution, hash_max_resolution=hash_max_resolution, dtype=dtype)
+        sizes = [self.encoding.size] + [width] * depth
+        hidden = [eqx.nn.Linear(a, b, key=k, dtype=dtype) for a, b, k in zip(sizes[:-1], sizes[1:], layer_keys)]
+        if activation == "sine":
+            hidden = [_siren_init(layer, first=i == 0, key=k) for i, (layer, k) in enumerate(zip(hidden, layer_keys))]
+        self.hidden = tuple(hidden)
+        self.output = eqx.nn.Linear(width, 1, key=layer_keys[-1], dtype=dtype)
+        if activation not in _ACTIVATIONS and activation != "sine":
+            raise ValueError(f"unknown activation '{activation}'")
+        self.activation = activation
+        self.head = head
+        self.bounds = (float(bounds[0]), float(bounds[1]))
+
+    def features(self, point: Float[Array, "3"]) -> Float[Array, " width"]:
+        """The penultimate features (after the last hidden layer) at one normalised point."""
+        values = self.encoding(point)
+        for layer in self.hidden:
+            values = layer(values)
+            values = jnp.sin(SIREN_OMEGA * values) if self.activation == "sine" else _ACTIVATIONS[self.activation](values)
+        return values
+
+    def __call__(self, point: Float[Array, "3"]) -> Float[Array, ""]:
+        """Density contrast (kg/m^3) at one normalised point."""
+        return self.head_from_features(self.features(point), self.output.weight[0], self.output.bias[0])
+
+    def head_from_features(self, features, weight, bias):
+        """Apply the head to penultimate features with last-layer ``weight`` (width,) and ``bias``."""
+        lower, upper = self.bounds
+        mid, half = 0.5 * (lower + upper), 0.5 * (upper - lower)
+        value = features @ weight + bias
+        return mid + half * (jnp.tanh(value) if self.head == "bounded" else value)
+
+    def density(self, points: Float[Array, "n 3"]) -> Float[Array, " n"]:
+        """Density contrast (kg/m^3) at many normalised points."""
+        return jax.vmap(self)(points)
+
+
+def _siren_init(layer: eqx.nn.Linear, *, first: bool, key: PRNGKeyArray) -> eqx.nn.Linear:
+    fan_in = layer.weight.shape[1]
+    limit = 1.0 / fan_in if first else np.sqrt(6.0 / fan_in) / SIREN_OMEGA
+    weight = jax.random.uniform(key, layer.weight.shape, layer.weight.dtype, -limit, limit)
+    return eqx.tree_at(lambda lin: lin.weight, layer, weight)
+
+
+def trainable(model) -> tuple:
+    """Split a model into (trainable arrays, the rest); the Fourier matrix is not trained."""
+    from ._encoding import FourierEncoding
+
+    spec = jax.tree.map(eqx.is_inexact_array, model)
+    if isinstance(model.encoding, FourierEncoding):
+        spec = eqx.tree_at(lambda m: m.encoding.matrix, spec, False)
+    return eqx.partition(model, spec)
+
+
+def parameter_count(model) -> int:
+    """Number of trained weights (the fixed Fourier matrix excluded)."""
+    params, _ = trainable(model)
+    return int(sum(np.prod(leaf.shape) for leaf in jax.tree.leaves(params)))
+
+
+def model_from_config(settings, *, key: PRNGKeyArray) -> DensityField:
+    """A :class:`DensityField` from a ``[model]`` config section."""
+    return DensityField(
+        encoding=settings.encoding, frequencies=settings.frequencies, sigma=settings.sigma,
+        width=settings.width, depth=settings.depth, activation=settings.activation,
+        bounds=settings.bounds, head=settings.head, hash_levels=settings.hash_levels,
+        hash_features=settings.hash_features, hash_table_size=settings.hash_table_size,
+        hash_base_resolution=settings.hash_base_resolution,
+        hash_max_resolution=settings.hash_max_resolution, key=key)
