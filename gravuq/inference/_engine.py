@@ -161,29 +161,35 @@ class Engine:
                            since_best, done, diverged, reached, state.epoch + 1, state.key)
 
     @eqx.filter_jit
-    def update(self, state: EngineState, problem: Problem, epochs: int) -> EngineState:
-        """Run ``epochs`` epochs of all members in one ``lax.scan``."""
-        def body(carry, _):
-            return self._epoch(carry, problem), None
-        state, _ = jax.lax.scan(body, state, None, length=epochs)
-        return state
+    def update(self, state: EngineState, problem: Problem, epochs: int):
+        """Run ``epochs`` epochs of all members in one ``lax.scan``.
 
-    def run(self, state: EngineState, problem: Problem, epochs: int, progress=None) -> EngineState:
-        """Train until every member is done or ``epochs`` have run; returns the final state.
+        Returns the new state and the members' chi^2/N at each epoch, ``(epochs, members)``.
+        """
+        def body(carry, _):
+            new = self._epoch(carry, problem)
+            return new, new.chi2
+        return jax.lax.scan(body, state, None, length=epochs)
+
+    def run(self, state: EngineState, problem: Problem, epochs: int, progress=None):
+        """Train until every member is done or ``epochs`` have run.
 
         ``progress`` is an optional callable ``progress(epochs_done, state)`` called between
-        chunks (the command line draws its progress bar with it).
+        chunks (the command line draws its progress bar with it). Returns the final state and
+        the chi^2/N history ``(epochs_run, members)`` as numpy.
         """
         done_epochs = 0
+        history = []
         while done_epochs < epochs:
             chunk = min(self.chunk_epochs, epochs - done_epochs)
-            state = self.update(state, problem, chunk)
+            state, chi2 = self.update(state, problem, chunk)
+            history.append(np.asarray(chi2))
             done_epochs += chunk
             if progress is not None:
                 progress(done_epochs, state)
             if bool(jnp.all(state.done)):
                 break
-        return state
+        return state, np.concatenate(history) if history else np.zeros((0, state.chi2.shape[0]))
 
     def final_params(self, state: EngineState):
         """Per member: the params that reached the target, else the best seen."""

@@ -120,19 +120,24 @@ def _siren_init(layer: eqx.nn.Linear, *, first: bool, key: PRNGKeyArray) -> eqx.
 
 
 def trainable(model) -> tuple:
-    """Split a model into (trainable arrays, the rest); the Fourier matrix is not trained."""
-    from ._encoding import FourierEncoding
+    """Split a model into (arrays, the rest) with ``eqx.partition``.
 
-    spec = jax.tree.map(eqx.is_inexact_array, model)
-    if isinstance(model.encoding, FourierEncoding):
-        spec = eqx.tree_at(lambda m: m.encoding.matrix, spec, False)
-    return eqx.partition(model, spec)
+    The arrays carry the member axis of a stacked ensemble. The Fourier matrix is among them
+    (each member draws its own) but it is never trained: the encoding stops its gradient, so
+    Adam's update for it is exactly zero.
+    """
+    return eqx.partition(model, eqx.is_inexact_array)
 
 
 def parameter_count(model) -> int:
-    """Number of trained weights (the fixed Fourier matrix excluded)."""
+    """Number of trained weights of one model (the fixed Fourier matrix excluded)."""
+    from ._encoding import FourierEncoding
+
     params, _ = trainable(model)
-    return int(sum(np.prod(leaf.shape) for leaf in jax.tree.leaves(params)))
+    total = sum(np.prod(leaf.shape) for leaf in jax.tree.leaves(params))
+    if isinstance(model.encoding, FourierEncoding):
+        total -= np.prod(model.encoding.matrix.shape)
+    return int(total)
 
 
 def model_from_config(settings, *, key: PRNGKeyArray) -> DensityField:

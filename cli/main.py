@@ -1,0 +1,109 @@
+"""``gravuq``: the command line. It parses arguments, calls :mod:`gravuq.workflow` and turns
+errors into exit codes: 0 success, 2 bad config, data or arguments (one plain message naming
+the file, key or row, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # config sections like [data] are text, not markup
+    no_args_is_help=True,
+    help="Probabilistic 3D gravity inversion with implicit neural representations. "
+         "Conventions: x east, y north, z elevation positive up (m); density contrast kg/m^3; "
+         "gz mGal (1e-5 m/s^2), positive downward.",
+)
+
+ConfigArgument = Annotated[Path, typer.Argument(help="The run's TOML config (SPEC section 3).", show_default=False)]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors; no progress bars.")]
+
+
+class _Reporter:
+    """Messages and progress bars for one command, silenced by --quiet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            typer.echo(message, err=True)
+
+    def progress(self, total: int, description: str):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=description, unit="epoch", disable=self.quiet, file=sys.stderr,
+                    dynamic_ncols=True, mininterval=0.5)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from gravuq import __version__
+
+        typer.echo(f"gravuq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Probabilistic 3D gravity inversion with implicit neural representations."""
+
+
+def _guarded(action):
+    """Run ``action()``; map InputError to exit 2 and anything else to exit 1."""
+    from gravuq.errors import InputError
+
+    try:
+        action()
+    except InputError as error:
+        typer.echo(f"gravuq: error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("gravuq: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception:  # an internal error: say so, with the traceback for a bug report
+        typer.echo("gravuq: internal error (please report it with the traceback below)", err=True)
+        traceback.print_exc()
+        raise typer.Exit(1) from None
+
+
+def _load(config_path: Path):
+    from gravuq.config import load_config
+
+    return load_config(config_path)
+
+
+@app.command()
+def forward(
+    config: ConfigArgument,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="CSV to write (columns x, y, z in m; gz, std in [data] units). Default: <output directory>/forward.csv.")] = None,
+    noise: Annotated[bool, typer.Option("--noise", help="Add iid Gaussian noise with the [data] std settings, seeded by [inference] seed.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Compute gz (mGal, positive down) of the [truth] model at the stations of [data] path."""
+    reporter = _Reporter(quiet)
+
+    def action():
+        from gravuq.workflow import forward_stations
+
+        forward_stations(_load(config), output, noise, reporter.log)
+
+    _guarded(action)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
