@@ -101,6 +101,47 @@ def forward(
     _guarded(action)
 
 
+def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...], command: str) -> None:
+    reporter = _Reporter(quiet)
+
+    def action():
+        from gravuq.errors import InputError
+        from gravuq.workflow import prepare, recover, write_outputs
+
+        settings = _load(config_path)
+        method = settings.inference.method
+        if method not in methods:
+            raise InputError(f"{config_path}: [inference] method = '{method}': gravuq {command} runs "
+                             f"{' or '.join(repr(m) for m in methods)}")
+        setup = prepare(settings, reporter.log)
+        recovery = recover(setup, method, None if quiet else reporter.progress)
+        write_outputs(setup, recovery, log=reporter.log)
+        metrics = recovery.metrics
+        summary = ", ".join(f"{key} {metrics[key]:.4g}" for key in
+                            ("chi2_per_datum", "rms_mgal", "model_rmse", "coverage_90", "crps", "exceedance_auc", "runtime_s")
+                            if key in metrics)
+        reporter.log(f"{method}: {summary}")
+
+    _guarded(action)
+
+
+@app.command()
+def invert(config: ConfigArgument, quiet: QuietOption = False) -> None:
+    """Deterministic recovery: one INR ([inference] method = "deterministic", the seed paper's
+    method) or the smooth depth-weighted inversion ("tikhonov"). Writes summary.nc (mean, kg/m^3),
+    metrics.json and figures into [output] directory."""
+    _recover_and_write(config, quiet, ("deterministic", "tikhonov"), "invert")
+
+
+@app.command()
+def ensemble(config: ConfigArgument, quiet: QuietOption = False) -> None:
+    """The main job: probabilistic inversion with [inference] method ("ensemble" with
+    ensemble_mode "rml" or "init", or "gaussian", the exact linear-Gaussian posterior). Writes
+    posterior.nc, summary.nc (mean, std, q05, q95 in kg/m^3; exceedance, resolution), metrics.json
+    and figures into [output] directory."""
+    _recover_and_write(config, quiet, ("ensemble", "gaussian", "last_layer", "svgd"), "ensemble")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -139,3 +139,213 @@ def timed(function, *args, **kwargs):
     start = time.perf_counter()
     result = function(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+# -- recoveries --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recovery:
+    """What a method found, before it is written.
+
+    ``draws`` ``(draws, cells)`` kg/m^3 (one row for a deterministic model); ``predicted``
+    ``(draws, stations)`` mGal; ``summary`` per-cell summaries; ``metrics`` the numbers of
+    metrics.json; ``history`` chi^2/N per epoch per member (or None); ``chains`` how many
+    chains the draws hold (NUTS keeps its chains; ensembles are one chain).
+    """
+
+    method: str
+    draws: np.ndarray
+    predicted: np.ndarray
+    summary: object
+    metrics: dict
+    history: np.ndarray | None = None
+    chains: int = 1
+    gaussian: bool = False
+
+
+def _epoch_progress(reporter_progress, total: int, description: str):
+    """A ``progress(epochs_done, state)`` callback that moves a bar, or None."""
+    if reporter_progress is None:
+        return None, None
+    from .inference._engine import misfit_summary
+
+    bar = reporter_progress(total, description)
+    last = [0]
+
+    def update(done: int, state) -> None:
+        bar.update(done - last[0])
+        last[0] = done
+        bar.set_postfix_str(misfit_summary(state))
+
+    return update, bar
+
+
+def _finish(setup: Setup, method: str, draws: np.ndarray, summary, runtime: float, extra: dict,
+            history=None, chains: int = 1, gaussian: bool = False) -> Recovery:
+    from .posterior import data_metrics, truth_metrics
+
+    survey = setup.survey
+    predicted = np.asarray(setup.operator.forward(jnp.asarray(draws, jnp.float64)), np.float64)
+    mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(summary.mean, jnp.float64)), np.float64)
+    metrics = {"method": method, **data_metrics(mean_prediction, survey.gz, survey.std),
+               "runtime_s": float(runtime), "members": int(draws.shape[0]), **extra}
+    if draws.shape[0] > 1:
+        member_chi2 = np.mean(((predicted - survey.gz) / survey.std) ** 2, axis=1)
+        metrics.update(members_chi2_min=float(member_chi2.min()), members_chi2_max=float(member_chi2.max()),
+                       members_chi2_mean=float(member_chi2.mean()))
+    if setup.truth is not None:
+        metrics.update(truth_metrics(summary, setup.truth.ravel(), setup.config.output.threshold, draws, gaussian))
+    return Recovery(method, draws, predicted, summary, metrics, history, chains, gaussian)
+
+
+def run_deterministic(setup: Setup, progress=None) -> Recovery:
+    """One INR trained through the forward operator to chi^2/N = target (the seed method)."""
+    from .inference._members import train_members
+    from .posterior import summarise_draws
+
+    config = setup.config
+    start = time.perf_counter()
+    update, bar = _epoch_progress(progress, config.inference.epochs, "deterministic INR")
+    fit = train_members(setup.operator, setup.coordinates, setup.survey.gz, setup.survey.std, config.model,
+                        config.inference, jax.random.key(config.inference.seed), 1,
+                        target_misfit=config.inference.target_misfit, progress=update)
+    if bar is not None:
+        bar.close()
+    if fit.density.shape[0] == 0:
+        raise RuntimeError("the network diverged (non-finite loss); lower [inference] learning_rate")
+    summary = summarise_draws(fit.density, config.output.threshold, None)
+    extra = {"epochs": fit.epochs, "parameter_count": fit.parameter_count, "encoding": config.model.encoding}
+    return _finish(setup, "deterministic", fit.density, summary, time.perf_counter() - start, extra, fit.history)
+
+
+def run_tikhonov(setup: Setup, progress=None) -> Recovery:
+    """Smooth depth-weighted least squares at chi^2/N = target (Li & Oldenburg 1998)."""
+    from .inference.tikhonov import tikhonov
+    from .posterior import summarise_draws
+
+    config = setup.config
+    start = time.perf_counter()
+    result = tikhonov(setup.operator, setup.mesh, setup.survey.gz, setup.survey.std, config.inference.target_misfit,
+                      config.inference.depth_weighting, bounds=config.model.bounds)
+    summary = summarise_draws(result.density[None, :], config.output.threshold, None)
+    extra = {"beta": result.beta, "solves": result.solves}
+    return _finish(setup, "tikhonov", result.density[None, :], summary, time.perf_counter() - start, extra)
+
+
+def run_gaussian(setup: Setup, progress=None) -> Recovery:
+    """The exact linear-Gaussian posterior (prior from ``[inference]``), ``members`` draws."""
+    from .forward import sensitivity_matrix
+    from .inference._prior import prior_from_config
+    from .inference.gaussian import gaussian_posterior
+    from .posterior import summarise_gaussian
+
+    config = setup.config
+    start = time.perf_counter()
+    matrix = sensitivity_matrix(setup.mesh, _stations(setup.survey), dtype="float64")
+    prior = prior_from_config(setup.mesh, config.inference)
+    posterior = gaussian_posterior(matrix, setup.survey.gz, setup.survey.std, prior,
+                                   jax.random.key(config.inference.seed), config.inference.members)
+    summary = summarise_gaussian(posterior.mean, posterior.variance, posterior.prior_variance, config.output.threshold)
+    return _finish(setup, "gaussian", posterior.draws, summary, time.perf_counter() - start, {}, gaussian=True)
+
+
+def run_ensemble(setup: Setup, progress=None) -> Recovery:
+    """A deep ensemble of INRs: ``ensemble_mode = "rml"`` (randomised MAP, anchored to prior draws,
+    fitting perturbed data) or ``"init"`` (random initialisations only, the seed paper's way)."""
+    from .inference._members import train_members
+    from .inference._prior import prior_from_config
+    from .posterior import summarise_draws
+    from .synthetic import gaussian_noise
+
+    config = setup.config
+    inference = config.inference
+    members = inference.members
+    start = time.perf_counter()
+    key = jax.random.key(inference.seed)
+    init_key, anchor_key, noise_key = jax.random.split(key, 3)
+    survey = setup.survey
+    update, bar = _epoch_progress(progress, inference.epochs, f"ensemble ({inference.ensemble_mode}, {members} members)")
+    if inference.ensemble_mode == "rml":
+        prior = prior_from_config(setup.mesh, inference)
+        anchors = np.asarray(prior.sample(anchor_key, members))
+        perturbed = survey.gz[None, :] + np.stack([gaussian_noise(k, survey.std) for k in jax.random.split(noise_key, members)])
+        fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
+                            init_key, members, data_per_member=perturbed, anchor=anchors, prior=prior,
+                            target_misfit=None, progress=update)
+        prior_variance = np.asarray(prior.variance())
+    else:
+        fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
+                            init_key, members, target_misfit=inference.target_misfit, progress=update)
+        prior_variance = fit.initial_density.var(axis=0, ddof=1) if fit.initial_density.shape[0] > 1 else None
+    if bar is not None:
+        bar.close()
+    if fit.density.shape[0] == 0:
+        raise RuntimeError("every ensemble member diverged (non-finite loss); lower [inference] learning_rate")
+    summary = summarise_draws(fit.density, config.output.threshold, prior_variance)
+    extra = {"ensemble_mode": inference.ensemble_mode, "epochs": fit.epochs, "parameter_count": fit.parameter_count,
+             "diverged_members": [int(i) for i in fit.diverged], "encoding": config.model.encoding}
+    return _finish(setup, "ensemble", fit.density, summary, time.perf_counter() - start, extra, fit.history)
+
+
+METHODS = {"deterministic": run_deterministic, "tikhonov": run_tikhonov, "gaussian": run_gaussian,
+           "ensemble": run_ensemble}
+
+
+def recover(setup: Setup, method: str | None = None, progress=None) -> Recovery:
+    """Run ``method`` (default: ``[inference] method``) on a prepared setup."""
+    method = method or setup.config.inference.method
+    if method not in METHODS:
+        raise InputError(f"{setup.config.path}: [inference] method = '{method}' is not available in this version "
+                         f"(available: {', '.join(METHODS)})")
+    return METHODS[method](setup, progress)
+
+
+# -- outputs -----------------------------------------------------------------------------------
+def write_outputs(setup: Setup, recovery: Recovery, directory: Path | None = None, posterior: bool = True,
+                  log: Log = _quiet) -> Path:
+    """Write SPEC section 4's files for ``recovery`` into ``directory`` (default ``[output]``)."""
+    import json
+
+    from . import __version__
+    from .io import model_dataset, plots, write_netcdf, write_text_atomic
+    from .posterior import inference_data
+
+    config = setup.config
+    directory = Path(directory or config.output.directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    mesh, summary = setup.mesh, recovery.summary
+    formats = set(config.output.formats)
+    attrs = {"threshold": float(config.output.threshold), "method": recovery.method}
+    variables = {"mean": summary.mean, "std": summary.std, "q05": summary.q05, "q95": summary.q95,
+                 "exceedance": summary.exceedance, "resolution": summary.resolution}
+    units = {"exceedance": "1", "resolution": "1"}
+    if "netcdf" in formats:
+        write_netcdf(directory / "summary.nc", model_dataset(mesh, variables, attrs, units))
+        if posterior and recovery.draws.shape[0] > 1:
+            idata = inference_data(mesh, setup.survey, recovery.draws, recovery.predicted, recovery.method,
+                                   __version__, config.text, recovery.chains)
+            from .io import atomic_path
+
+            with atomic_path(directory / "posterior.nc") as tmp:
+                idata.to_netcdf(str(tmp), engine="h5netcdf")
+    if "png" in formats:
+        truth = setup.truth
+        plots.depth_slices(directory / "mean_slices.png", mesh, summary.mean, "contrast", f"{recovery.method}: mean density contrast")
+        mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(summary.mean, jnp.float64)))
+        plots.data_maps(directory / "data_residuals.png", setup.survey, mean_prediction)
+        probabilistic = not np.all(np.isnan(summary.std))
+        plots.section_with_band(directory / "section.png", mesh, summary.mean, summary.q05 if probabilistic else None,
+                                summary.q95 if probabilistic else None, truth, f"{recovery.method}: section through the strongest anomaly")
+        if probabilistic:
+            plots.depth_slices(directory / "std_slices.png", mesh, summary.std, "std", f"{recovery.method}: posterior std")
+            plots.depth_slices(directory / "exceedance_slices.png", mesh, summary.exceedance, "probability",
+                               f"{recovery.method}: P(density > {config.output.threshold:g} kg/m$^3$)")
+            if not np.all(np.isnan(summary.resolution)):
+                plots.resolution_depth(directory / "resolution_depth.png", mesh, summary.resolution)
+        if recovery.history is not None and recovery.history.size:
+            target = config.inference.target_misfit if recovery.metrics.get("ensemble_mode") != "rml" else None
+            plots.training_curve(directory / "training_curve.png", recovery.history, target)
+        if truth is not None:
+            plots.depth_slices(directory / "truth_slices.png", mesh, truth, "contrast", "true density contrast")
+    write_text_atomic(directory / "metrics.json", json.dumps(recovery.metrics, indent=2, sort_keys=True) + "\n")
+    log(f"wrote {directory}")
+    return directory

@@ -1,0 +1,167 @@
+"""Posterior summaries, scores against a known truth, and the ArviZ InferenceData of a run.
+
+Conventions (SPEC section 1): density contrast in kg/m^3 on ``(nz, ny, nx)`` meshes (flat
+vectors in C order), gz in mGal positive downward; probabilities in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+#: The 90 % central interval.
+Q_LOW, Q_HIGH = 0.05, 0.95
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Per-cell posterior summaries, each ``(cells,)``: ``mean``, ``std``, ``q05``, ``q95`` in
+    kg/m^3; ``exceedance`` = P(density > threshold); ``resolution`` = 1 - posterior variance /
+    prior variance clipped to [0, 1]. ``std``, quantiles, exceedance and resolution are NaN for
+    a single deterministic model."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    q05: np.ndarray
+    q95: np.ndarray
+    exceedance: np.ndarray
+    resolution: np.ndarray
+
+
+def summarise_draws(draws: np.ndarray, threshold: float, prior_variance: np.ndarray | None) -> Summary:
+    """Summaries from ``(draws, cells)`` posterior draws (kg/m^3).
+
+    ``exceedance`` is the fraction of draws above ``threshold``; ``resolution`` uses the sample
+    variance (ddof = 1) against ``prior_variance`` (``(cells,)``, (kg/m^3)^2, measured the same
+    way from the method's own prior draws).
+    """
+    draws = np.asarray(draws, np.float64)
+    mean = draws.mean(axis=0)
+    if draws.shape[0] < 2:
+        nan = np.full_like(mean, np.nan)
+        return Summary(mean, nan, nan, nan, nan, nan)
+    variance = draws.var(axis=0, ddof=1)
+    q05, q95 = np.quantile(draws, [Q_LOW, Q_HIGH], axis=0)
+    exceedance = (draws > threshold).mean(axis=0)
+    return Summary(mean, np.sqrt(variance), q05, q95, exceedance, _resolution(variance, prior_variance))
+
+
+def summarise_gaussian(mean: np.ndarray, variance: np.ndarray, prior_variance: np.ndarray, threshold: float) -> Summary:
+    """Exact summaries of independent Gaussian marginals (kg/m^3, (kg/m^3)^2)."""
+    std = np.sqrt(np.maximum(variance, 0.0))
+    z = stats.norm.ppf(Q_HIGH)
+    safe = np.where(std > 0, std, 1.0)
+    exceedance = np.where(std > 0, stats.norm.sf((threshold - mean) / safe), (mean > threshold).astype(float))
+    return Summary(mean, std, mean - z * std, mean + z * std, exceedance, _resolution(variance, prior_variance))
+
+
+def _resolution(variance, prior_variance):
+    if prior_variance is None:
+        return np.full_like(variance, np.nan)
+    prior_variance = np.asarray(prior_variance, np.float64)
+    ratio = np.divide(variance, prior_variance, out=np.ones_like(variance), where=prior_variance > 0)
+    return np.clip(1.0 - ratio, 0.0, 1.0)
+
+
+# -- scores against a known truth ------------------------------------------------------------
+def crps_ensemble(draws: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """CRPS per cell of an ensemble (kg/m^3): ``E|X - y| - E|X - X'| / 2`` (Gneiting & Raftery
+    2007), computed exactly from the sorted draws in O(n log n)."""
+    draws = np.sort(np.asarray(draws, np.float64), axis=0)
+    n = draws.shape[0]
+    first = np.abs(draws - truth[None, :]).mean(axis=0)
+    weights = (2 * np.arange(1, n + 1) - n - 1)[:, None]
+    spread = 2.0 * (weights * draws).sum(axis=0) / n**2
+    return first - 0.5 * spread
+
+
+def crps_gaussian(mean: np.ndarray, std: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """CRPS per cell of a Gaussian (kg/m^3), closed form (Gneiting & Raftery 2007, eq. 21)."""
+    std = np.maximum(std, 1e-12)
+    z = (truth - mean) / std
+    return std * (z * special.erf(z / np.sqrt(2)) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi))
+
+
+def roc_auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for the boolean labels ``positive`` (ties count
+    one half; the Mann-Whitney statistic). NaN when one class is empty."""
+    positive = np.asarray(positive, bool)
+    n_pos, n_neg = positive.sum(), (~positive).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = stats.rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def truth_metrics(summary: Summary, truth: np.ndarray, threshold: float, draws: np.ndarray | None = None,
+                  gaussian: bool = False) -> dict[str, float]:
+    """Scores of a posterior against the true model (all ``(cells,)``, kg/m^3).
+
+    ``model_rmse`` of the mean; ``coverage_90`` the fraction of cells with truth in
+    [q05, q95]; ``coverage_90_above_threshold`` the same over the cells whose truth exceeds
+    ``threshold`` (the body a drill would target); ``crps`` the mean CRPS over cells
+    (Gaussian closed form when ``gaussian``, else from ``draws``); ``exceedance_auc`` the ROC AUC
+    of the exceedance probability against truth > threshold.
+    """
+    truth = np.asarray(truth, np.float64).ravel()
+    metrics = {"model_rmse": float(np.sqrt(np.mean((summary.mean - truth) ** 2)))}
+    if np.all(np.isnan(summary.std)):
+        return metrics
+    inside = (truth >= summary.q05) & (truth <= summary.q95)
+    body = truth > threshold
+    metrics["coverage_90"] = float(inside.mean())
+    metrics["coverage_90_above_threshold"] = float(inside[body].mean()) if body.any() else float("nan")
+    if gaussian:
+        metrics["crps"] = float(crps_gaussian(summary.mean, summary.std, truth).mean())
+    elif draws is not None:
+        metrics["crps"] = float(crps_ensemble(draws, truth).mean())
+    metrics["exceedance_auc"] = roc_auc(summary.exceedance, body)
+    return metrics
+
+
+def data_metrics(predicted: np.ndarray, data: np.ndarray, std: np.ndarray) -> dict[str, float]:
+    """``chi2_per_datum`` and ``rms_mgal`` of the mean prediction ``(stations,)`` mGal."""
+    residual = np.asarray(predicted) - np.asarray(data)
+    return {"chi2_per_datum": float(np.mean((residual / std) ** 2)), "rms_mgal": float(np.sqrt(np.mean(residual**2)))}
+
+
+# -- ArviZ -------------------------------------------------------------------------------------
+def inference_data(mesh, survey, draws: np.ndarray, predicted: np.ndarray, method: str, version: str,
+                   config_text: str, chains: int = 1):
+    """The run's ``arviz.InferenceData``.
+
+    ``draws`` ``(chains * draws, cells)`` kg/m^3 and ``predicted`` ``(chains * draws, stations)``
+    mGal (noise-free gz of each draw, regional removed) become ``posterior["density"]`` with
+    dims ``(chain, draw, z, y, x)`` and ``posterior_predictive["gz"]`` ``(chain, draw,
+    station)``; ``observed_data["gz"]`` the data inverted (regional removed);
+    ``constant_data`` station x, y, z (m), std and regional (mGal); ``log_likelihood["gz"]`` the
+    Gaussian log density of each datum under each draw. Attrs: method, gravuq_version, config.
+    """
+    import arviz as az
+
+    nz, ny, nx = mesh.shape
+    total = draws.shape[0]
+    per_chain = total // chains
+    density = np.asarray(draws, np.float64).reshape(chains, per_chain, nz, ny, nx)
+    gz = np.asarray(predicted, np.float64).reshape(chains, per_chain, -1)
+    std = np.asarray(survey.std)
+    log_likelihood = -0.5 * ((gz - survey.gz) / std) ** 2 - np.log(std * np.sqrt(2 * np.pi))
+    station = np.arange(survey.n_stations)
+    coords = {"z": mesh.centers_z, "y": mesh.centers_y, "x": mesh.centers_x, "station": station}
+    dims = {"density": ["z", "y", "x"], "gz": ["station"], "x": ["station"], "y": ["station"],
+            "z": ["station"], "std": ["station"], "regional": ["station"]}
+    idata = az.from_dict(
+        posterior={"density": density},
+        posterior_predictive={"gz": gz},
+        log_likelihood={"gz": log_likelihood},
+        observed_data={"gz": np.asarray(survey.gz)},
+        constant_data={"x": np.asarray(survey.x), "y": np.asarray(survey.y), "z": np.asarray(survey.z),
+                       "std": std, "regional": np.asarray(survey.regional)},
+        coords=coords, dims=dims,
+        attrs={"method": method, "gravuq_version": version, "config": config_text},
+    )
+    idata.posterior["density"].attrs["units"] = "kg/m^3"
+    idata.posterior_predictive["gz"].attrs["units"] = "mGal, positive downward"
+    return idata
