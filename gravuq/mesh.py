@@ -209,7 +209,7 @@ def _format_widths(widths: np.ndarray) -> str:
         while end + 1 < widths.size and widths[end + 1] == widths[start]:
             end += 1
         count = end - start + 1
-        parts.append(f"{count}*{widths[start]!r}" if count > 1 else repr(float(widths[start])))
+        parts.append(f"{count}*{float(widths[start])!r}" if count > 1 else repr(float(widths[start])))
         start = end + 1
     return " ".join(parts)
 
@@ -220,7 +220,7 @@ def write_ubc_mesh(path: str | Path, mesh: TensorMesh) -> None:
     x0, y0, _ = mesh.origin
     text = "\n".join([
         f"{nx} {ny} {nz}",
-        f"{x0!r} {y0!r} {mesh.nodes_z[-1]!r}",
+        f"{float(x0)!r} {float(y0)!r} {float(mesh.nodes_z[-1])!r}",
         _format_widths(mesh.widths_x),
         _format_widths(mesh.widths_y),
         _format_widths(mesh.widths_z[::-1].copy()),

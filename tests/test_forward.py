@@ -232,10 +232,6 @@ def test_gradient_matches_finite_differences_off_singular_planes():
         np.testing.assert_allclose(gradient, differences, rtol=1e-6, atol=1e-8 * np.abs(gradient).max())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug in _prism._x_log_y_plus_r: `jnp.where(x == 0, 0.0, x * log(...))` zeroes the "
-    "derivative of X ln(Y + R) at X = 0, whose true value is ln(Y + R); stations in the plane of "
-    "a prism's side face get wrong horizontal gradients"))
 def test_gradient_matches_finite_differences_in_the_plane_of_a_side_face():
     """Outside the prism but in the plane x = east: gz is smooth there (no mass nearby), yet the
     per-corner terms sit at X = 0. Central differences straddle the plane."""
@@ -403,12 +399,6 @@ def test_memory_limit(small_uniform):
 
 
 # -- mesh --------------------------------------------------------------------------------------
-_UBC_ROUND_TRIP_BUG = pytest.mark.xfail(strict=True, reason=(
-    "known bug in mesh.write_ubc_mesh: `f'{value!r}'` on numpy float64 writes 'np.float64(12.0)' "
-    "under numpy >= 2, which read_ubc_mesh (and any UBC reader) rejects"))
-
-
-@_UBC_ROUND_TRIP_BUG
 @pytest.mark.parametrize("mesh", [
     TensorMesh.uniform((-25.0, -25.0, -525.0), (50.0, 50.0, 50.0), (21, 21, 11)),
     TensorMesh(np.array([10.0, 10.0, 20.0, 35.5]), np.array([5.0, 5.0]), np.array([40.0, 20.0, 10.0, 10.0, 5.0]),

@@ -16,7 +16,7 @@ Then (Nagy et al. 2000, 2002)
 
 where ``[[[ f ]]]`` is the alternating sum over the eight corners (upper bound minus lower bound
 along each axis). The terms are evaluated singularity-safe as Fukushima (2020) and Harmonica do:
-``X ln(Y + R)`` is 0 where ``X = 0`` (its limit), and for ``Y < 0`` the argument is rationalised
+``X ln(Y + R)`` is 0 where ``Y + R = 0`` (which needs ``X = 0``: its limit), and for ``Y < 0`` the argument is rationalised
 to ``(X^2 + Z^2) / (R - Y)`` to avoid cancellation; ``Z arctan(...)`` is 0 where ``Z = 0``. Each
 ``jnp.where`` also masks its input (the "double where"), so values *and* gradients stay finite for
 stations on a face, edge or vertex, or inside a prism.
@@ -34,13 +34,17 @@ from ..constants import GRAVITATIONAL_CONSTANT
 
 
 def _x_log_y_plus_r(x, y, z, r):
-    """``x ln(y + r)``, with its limit 0 at ``x = 0`` and no cancellation for ``y < 0``."""
-    x_is_zero = x == 0
+    """``x ln(y + r)``, with its limit 0 where the logarithm's argument vanishes (then x = 0 too)
+    and no cancellation for ``y < 0``.
+
+    Only the argument 0 is masked, not every ``x = 0``: there the value is 0 but the derivative
+    with respect to ``x`` is ``ln(y + r)``, which masking ``x = 0`` would lose.
+    """
     # For y < 0, y + r = (x^2 + z^2) / (r - y): the same number without subtracting near-equals.
     rationalised = (x * x + z * z) / jnp.where(y < 0, r - y, 1.0)
     argument = jnp.where(y < 0, rationalised, y + r)
-    argument = jnp.where(x_is_zero, 1.0, argument)
-    return jnp.where(x_is_zero, 0.0, x * jnp.log(argument))
+    singular = argument == 0
+    return jnp.where(singular, 0.0, x * jnp.log(jnp.where(singular, 1.0, argument)))
 
 
 def _z_arctan(x, y, z, r):
