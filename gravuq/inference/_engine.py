@@ -49,6 +49,7 @@ class Problem(eqx.Module):
     inverse_std: Float[Array, " station"]
     anchor: Float[Array, "member cell"] | None = None
     prior: GaussianPrior | None = None
+    offset: Float[Array, "member cell"] | None = None
 
 
 class EngineState(eqx.Module):
@@ -109,6 +110,8 @@ class Engine:
     def losses(self, params, problem: Problem):
         """Per-member loss (see module notes) and chi^2/N against the member's own data."""
         density = self.densities(params, problem.coordinates)
+        if problem.offset is not None:
+            density = density + problem.offset.astype(density.dtype)
         predicted = problem.operator.forward(density)
         residual = (predicted - problem.data.astype(predicted.dtype)) * problem.inverse_std.astype(predicted.dtype)
         n_data = residual.shape[-1]
