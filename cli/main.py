@@ -142,6 +142,27 @@ def ensemble(config: ConfigArgument, quiet: QuietOption = False) -> None:
     _recover_and_write(config, quiet, ("ensemble", "gaussian", "last_layer", "svgd"), "ensemble")
 
 
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the example into (created).")] = Path("gravuq-demo"),
+    members: Annotated[int, typer.Option(min=2, help="Ensemble members ([inference] members).")] = 20,
+    quiet: QuietOption = False,
+) -> None:
+    """Write the built-in B1 dipping-block example (stations.csv with gz in mGal, truth.nc in
+    kg/m^3, config.toml) into DIRECTORY and run `gravuq ensemble` on it; results go to
+    DIRECTORY/results."""
+    reporter = _Reporter(quiet)
+
+    def action():
+        from gravuq.examples import write_dipping_block
+
+        config_path = write_dipping_block(directory, members=members)
+        reporter.log(f"wrote the B1 example to {directory}")
+        _recover_and_write(config_path, quiet, ("ensemble",), "demo")
+
+    _guarded(action)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

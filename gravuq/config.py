@@ -488,7 +488,7 @@ class ModelConfig(_Section):
     ``bounds`` are the limits of the bounded output head, density contrast in kg/m^3.
     """
 
-    encoding: str = setting("fourier", choice("none", "positional", "fourier", "hash"),
+    encoding: str = setting("hash", choice("none", "positional", "fourier", "hash"),
                             "coordinate encoding: none | positional | fourier | hash")
     frequencies: int = setting(8, integer(0),
                                "positional: octaves; fourier: features = 2 * frequencies")
@@ -530,8 +530,9 @@ class InferenceConfig(_Section):
 
     method: str = setting("ensemble", choice("deterministic", "tikhonov", "ensemble", "last_layer",
                                              "svgd", "gaussian"), "recovery method")
-    ensemble_mode: str = setting("rml", choice("rml", "init"),
-                                 "ensemble: rml (randomised maximum likelihood) | init (seeds only)")
+    ensemble_mode: str = setting("rml", choice("rml", "init", "prior_function"),
+                                 "ensemble: rml (randomised MAP, anchored to prior draws) | init (seeds "
+                                 "only) | prior_function (network + fixed prior draw)")
     members: int = setting(20, integer(1), "ensemble members / SVGD particles")
     epochs: int = setting(500, integer(1), "training epochs")
     learning_rate: float = setting(1e-2, number(0, exclusive=True), "Adam learning rate")
@@ -542,11 +543,16 @@ class InferenceConfig(_Section):
     target_misfit: float = setting(1.0, number(0, exclusive=True),
                                    "stop when chi^2/N reaches it (discrepancy principle)")
     patience: int = setting(50, integer(0), "epochs without improvement before stopping; 0 = off")
-    prior_std: float = setting(200.0, number(0, exclusive=True), "prior scale, kg/m^3")
+    prior_std: float = setting(50.0, number(0, exclusive=True), "prior scale, kg/m^3")
     prior_correlation_length: float = setting(0.0, number(0),
                                               "prior correlation length, m; 0 = independent cells")
-    depth_weighting: float = setting(2.0, number(0),
-                                     "Li-Oldenburg depth-weighting exponent beta; 0 = off")
+    depth_weighting: float = setting(0.0, number(0),
+                                     "prior: Li-Oldenburg depth-weighting exponent beta (prior std grows "
+                                     "with depth); 0 = off")
+    tikhonov_depth_weighting: float = setting(1.0, number(0),
+                                              "tikhonov: Li-Oldenburg depth-weighting exponent; 0 = off")
+    tikhonov_smallness: float = setting(10.0, number(0, exclusive=True),
+                                        "tikhonov: weight of smallness relative to smoothness")
     nuts_chains: int = setting(2, integer(1), "NUTS chains")
     nuts_warmup: int = setting(500, integer(1), "NUTS warm-up steps per chain")
     nuts_samples: int = setting(500, integer(1), "NUTS samples per chain")

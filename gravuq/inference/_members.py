@@ -55,7 +55,7 @@ class MemberFit:
 
 def train_members(operator, coordinates, data, std, model_settings, inference_settings, key,
                   members: int, data_per_member=None, anchor=None, prior: GaussianPrior | None = None,
-                  target_misfit: float | None = 1.0, progress: Callable | None = None) -> MemberFit:
+                  offset=None, target_misfit: float | None = 1.0, progress: Callable | None = None) -> MemberFit:
     """Train ``members`` INRs jointly on one engine.
 
     Parameters
@@ -75,6 +75,9 @@ def train_members(operator, coordinates, data, std, model_settings, inference_se
     anchor, prior
         ``(members, cells)`` kg/m^3 prior draws each member is anchored to, and the prior
         whose inverse covariance weighs the anchor term; None for plain fits.
+    offset
+        ``(members, cells)`` kg/m^3 fixed fields added to each member's network (randomised
+        prior functions); the returned densities include them.
     target_misfit
         Discrepancy-principle stop (chi^2/N against the member's own data), or None.
     progress
@@ -87,16 +90,18 @@ def train_members(operator, coordinates, data, std, model_settings, inference_se
     targets = np.broadcast_to(data if data_per_member is None else data_per_member, (members, data.size))
     problem = Problem(
         operator, coordinates, jnp.asarray(targets, jnp.float32), jnp.asarray(1.0 / std, jnp.float32),
-        None if anchor is None else jnp.asarray(anchor, jnp.float32), prior)
+        None if anchor is None else jnp.asarray(anchor, jnp.float32), prior,
+        None if offset is None else jnp.asarray(offset, jnp.float32))
     epochs = inference_settings.epochs
     engine = Engine(static, make_optimizer(inference_settings.learning_rate, inference_settings.schedule, epochs),
                     target_misfit=target_misfit, patience=inference_settings.patience,
                     chunk_epochs=min(25, epochs))
     state = engine.init(params, jax.random.key(0), problem)
-    initial = np.asarray(engine.densities(params, coordinates), np.float64)
+    added = 0.0 if offset is None else np.asarray(offset, np.float64)
+    initial = np.asarray(engine.densities(params, coordinates), np.float64) + added
     state, history = engine.run(state, problem, epochs, progress)
     final = engine.final_params(state)
-    density = np.asarray(engine.densities(final, coordinates), np.float64)
+    density = np.asarray(engine.densities(final, coordinates), np.float64) + added
     diverged = np.asarray(state.diverged)
     keep = ~diverged
     predicted = np.asarray(operator.forward(jnp.asarray(density[keep], jnp.float64)), np.float64)

@@ -1,0 +1,52 @@
+"""B1 posteriors: deep ensembles (``init`` and ``rml``) and the exact Gaussian reference.
+
+For each method, 20 members/draws on the B1 dipping block: wall time (JIT compile included),
+ensemble-mean model RMSE (kg/m^3), chi^2/N of the mean model and the members' mean,
+coverage of the 90 % interval over all cells and over the block's cells (truth > 200 kg/m^3),
+CRPS (kg/m^3, mean over cells) and the exceedance AUC (P(density > 200) against the true cells
+above 200). The seed paper's 20-member ensemble (PyTorch, not installed here) is quoted from
+shared/BENCHMARKS.md: 1303 s, RMSE 65.7, coverage 0.75 / 0.00, CRPS 23.0, AUC 0.86; the wall
+ratio column divides its 1303 s by ours.
+
+Run: ``python benchmarks/ensemble_b1.py [--members 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import b1_setup, machine, run, table
+
+SEED_ENSEMBLE_WALL_S = 1303.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=20)
+    args = parser.parse_args()
+    setup = b1_setup()
+    cases = [
+        ("ensemble rml (defaults)", "ensemble", {}, {"ensemble_mode": "rml"}),
+        ("ensemble init", "ensemble", {}, {"ensemble_mode": "init"}),
+        ("gaussian, iid 50 kg/m^3 prior", "gaussian", {}, {"prior_std": 50.0, "depth_weighting": 0.0,
+                                                           "prior_correlation_length": 0.0}),
+        ("gaussian (defaults)", "gaussian", {}, {}),
+    ]
+    rows = []
+    for name, method, model, inference in cases:
+        metrics, wall = run(setup, method, model, members=args.members, **inference)
+        rows.append({"case": name, "wall": wall, "speed": SEED_ENSEMBLE_WALL_S / wall, **metrics})
+        print(f"done: {name}", flush=True)
+    rows.append({"case": "seed paper's ensemble (quoted)", "wall": SEED_ENSEMBLE_WALL_S, "speed": 1.0,
+                 "model_rmse": 65.7, "coverage_90": 0.75, "coverage_90_above_threshold": 0.0, "crps": 23.0,
+                 "exceedance_auc": 0.86})
+    print(f"\nB1 posteriors, {args.members} members/draws, on {machine()}\n")
+    print(table(rows, [("method", "case", ""), ("wall s", "wall", ".1f"), ("1303 s / ours", "speed", ".1f"),
+                       ("mean RMSE", "model_rmse", ".1f"), ("chi^2/N mean model", "chi2_per_datum", ".2f"),
+                       ("members' chi^2/N", "members_chi2_mean", ".2f"), ("coverage_90", "coverage_90", ".3f"),
+                       ("coverage_90 block", "coverage_90_above_threshold", ".3f"), ("CRPS", "crps", ".1f"),
+                       ("exceedance AUC", "exceedance_auc", ".3f")]))
+
+
+if __name__ == "__main__":
+    main()
