@@ -1,4 +1,4 @@
-"""B1 posteriors: deep ensembles (``init`` and ``rml``) and the exact Gaussian reference.
+"""B1 posteriors: deep ensembles (``rml``, ``prior_function``, ``init``) and the exact Gaussian reference.
 
 For each method, 20 members/draws on the B1 dipping block: wall time (JIT compile included),
 ensemble-mean model RMSE (kg/m^3), chi^2/N of the mean model and the members' mean,
@@ -27,10 +27,11 @@ def main() -> None:
     setup = b1_setup()
     cases = [
         ("ensemble rml (defaults)", "ensemble", {}, {"ensemble_mode": "rml"}),
+        ("ensemble prior_function", "ensemble", {}, {"ensemble_mode": "prior_function"}),
         ("ensemble init", "ensemble", {}, {"ensemble_mode": "init"}),
-        ("gaussian, iid 50 kg/m^3 prior", "gaussian", {}, {"prior_std": 50.0, "depth_weighting": 0.0,
-                                                           "prior_correlation_length": 0.0}),
-        ("gaussian (defaults)", "gaussian", {}, {}),
+        ("gaussian (defaults: iid 50 kg/m^3 prior)", "gaussian", {}, {}),
+        ("gaussian, 100 kg/m^3, 100 m correlation", "gaussian", {}, {"prior_std": 100.0,
+                                                                     "prior_correlation_length": 100.0}),
     ]
     rows = []
     for name, method, model, inference in cases:

@@ -57,10 +57,17 @@ def _main(
     """Probabilistic 3D gravity inversion with implicit neural representations."""
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM is handled like Ctrl-C: checkpoint, record, exit
+
+
 def _guarded(action):
     """Run ``action()``; map InputError to exit 2 and anything else to exit 1."""
+    import signal
+
     from gravuq.errors import InputError
 
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         action()
     except InputError as error:
@@ -101,45 +108,46 @@ def forward(
     _guarded(action)
 
 
-def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...], command: str) -> None:
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in <output directory>/checkpoint (same config required).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an output directory that holds the results of a different config.")]
+
+
+def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...], command: str,
+                       resume: bool = False, force: bool = False) -> None:
     reporter = _Reporter(quiet)
 
     def action():
-        from gravuq.errors import InputError
-        from gravuq.workflow import prepare, recover, write_outputs
+        from gravuq.workflow import run_command
 
         settings = _load(config_path)
-        method = settings.inference.method
-        if method not in methods:
-            raise InputError(f"{config_path}: [inference] method = '{method}': gravuq {command} runs "
-                             f"{' or '.join(repr(m) for m in methods)}")
-        setup = prepare(settings, reporter.log)
-        recovery = recover(setup, method, None if quiet else reporter.progress)
-        write_outputs(setup, recovery, log=reporter.log)
+        recovery = run_command(settings, command, methods, None if quiet else reporter.progress, reporter.log,
+                               resume=resume, force=force)
         metrics = recovery.metrics
         summary = ", ".join(f"{key} {metrics[key]:.4g}" for key in
                             ("chi2_per_datum", "rms_mgal", "model_rmse", "coverage_90", "crps", "exceedance_auc", "runtime_s")
                             if key in metrics)
-        reporter.log(f"{method}: {summary}")
+        reporter.log(f"{recovery.method}: {summary}")
 
     _guarded(action)
 
 
 @app.command()
-def invert(config: ConfigArgument, quiet: QuietOption = False) -> None:
+def invert(config: ConfigArgument, resume: ResumeOption = False, force: ForceOption = False,
+           quiet: QuietOption = False) -> None:
     """Deterministic recovery: one INR ([inference] method = "deterministic", the seed paper's
     method) or the smooth depth-weighted inversion ("tikhonov"). Writes summary.nc (mean, kg/m^3),
     metrics.json and figures into [output] directory."""
-    _recover_and_write(config, quiet, ("deterministic", "tikhonov"), "invert")
+    _recover_and_write(config, quiet, ("deterministic", "tikhonov"), "invert", resume, force)
 
 
 @app.command()
-def ensemble(config: ConfigArgument, quiet: QuietOption = False) -> None:
+def ensemble(config: ConfigArgument, resume: ResumeOption = False, force: ForceOption = False,
+             quiet: QuietOption = False) -> None:
     """The main job: probabilistic inversion with [inference] method ("ensemble" with
     ensemble_mode "rml" or "init", or "gaussian", the exact linear-Gaussian posterior). Writes
     posterior.nc, summary.nc (mean, std, q05, q95 in kg/m^3; exceedance, resolution), metrics.json
     and figures into [output] directory."""
-    _recover_and_write(config, quiet, ("ensemble", "gaussian", "last_layer", "svgd"), "ensemble")
+    _recover_and_write(config, quiet, ("ensemble", "gaussian"), "ensemble", resume, force)
 
 
 @app.command()
@@ -158,7 +166,7 @@ def demo(
 
         config_path = write_dipping_block(directory, members=members)
         reporter.log(f"wrote the B1 example to {directory}")
-        _recover_and_write(config_path, quiet, ("ensemble",), "demo")
+        _recover_and_write(config_path, quiet, ("ensemble",), "demo", force=True)
 
     _guarded(action)
 

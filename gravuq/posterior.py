@@ -162,6 +162,11 @@ def inference_data(mesh, survey, draws: np.ndarray, predicted: np.ndarray, metho
         coords=coords, dims=dims,
         attrs={"method": method, "gravuq_version": version, "config": config_text},
     )
+    # What `gravuq predict` needs to add the regional trend back at new stations.
+    idata.constant_data.attrs.update(
+        detrend=survey.detrend, trend_coefficients=list(survey.trend_coefficients),
+        trend_origin=list(survey.trend_origin),
+        trend_note="regional (mGal) = c0 + cx (x - x0) + cy (y - y0); coefficients (c0, cx, cy) in mGal, mGal/m")
     idata.posterior["density"].attrs["units"] = "kg/m^3"
     idata.posterior_predictive["gz"].attrs["units"] = "mGal, positive downward"
     return idata

@@ -197,7 +197,7 @@ def _finish(setup: Setup, method: str, draws: np.ndarray, summary, runtime: floa
     return Recovery(method, draws, predicted, summary, metrics, history, chains, gaussian)
 
 
-def run_deterministic(setup: Setup, progress=None) -> Recovery:
+def run_deterministic(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     """One INR trained through the forward operator to chi^2/N = target (the seed method)."""
     from .inference._members import train_members
     from .posterior import summarise_draws
@@ -207,7 +207,7 @@ def run_deterministic(setup: Setup, progress=None) -> Recovery:
     update, bar = _epoch_progress(progress, config.inference.epochs, "deterministic INR")
     fit = train_members(setup.operator, setup.coordinates, setup.survey.gz, setup.survey.std, config.model,
                         config.inference, jax.random.key(config.inference.seed), 1,
-                        target_misfit=config.inference.target_misfit, progress=update)
+                        target_misfit=config.inference.target_misfit, progress=update, checkpoint=checkpoint)
     if bar is not None:
         bar.close()
     if fit.density.shape[0] == 0:
@@ -217,7 +217,7 @@ def run_deterministic(setup: Setup, progress=None) -> Recovery:
     return _finish(setup, "deterministic", fit.density, summary, time.perf_counter() - start, extra, fit.history)
 
 
-def run_tikhonov(setup: Setup, progress=None) -> Recovery:
+def run_tikhonov(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     """Smooth depth-weighted least squares at chi^2/N = target (Li & Oldenburg 1998)."""
     from .inference.tikhonov import tikhonov
     from .posterior import summarise_draws
@@ -232,7 +232,7 @@ def run_tikhonov(setup: Setup, progress=None) -> Recovery:
     return _finish(setup, "tikhonov", result.density[None, :], summary, time.perf_counter() - start, extra)
 
 
-def run_gaussian(setup: Setup, progress=None) -> Recovery:
+def run_gaussian(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     """The exact linear-Gaussian posterior (prior from ``[inference]``), ``members`` draws."""
     from .forward import sensitivity_matrix
     from .inference._prior import prior_from_config
@@ -249,7 +249,7 @@ def run_gaussian(setup: Setup, progress=None) -> Recovery:
     return _finish(setup, "gaussian", posterior.draws, summary, time.perf_counter() - start, {}, gaussian=True)
 
 
-def run_ensemble(setup: Setup, progress=None) -> Recovery:
+def run_ensemble(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     """A deep ensemble of INRs, by ``[inference] ensemble_mode``:
 
     - ``"rml"``, randomised MAP (Pearce et al. 2020; Bardsley et al. 2014): member ``k`` fits
@@ -283,7 +283,7 @@ def run_ensemble(setup: Setup, progress=None) -> Recovery:
         perturbed = survey.gz[None, :] + np.stack([gaussian_noise(k, survey.std) for k in jax.random.split(noise_key, members)])
         fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
                             init_key, members, data_per_member=perturbed, anchor=anchors, prior=prior,
-                            target_misfit=None, progress=update)
+                            target_misfit=None, progress=update, checkpoint=checkpoint)
         prior_variance = np.asarray(prior.variance())
     elif inference.ensemble_mode == "prior_function":
         prior = prior_from_config(setup.mesh, inference)
@@ -291,11 +291,12 @@ def run_ensemble(setup: Setup, progress=None) -> Recovery:
         perturbed = survey.gz[None, :] + np.stack([gaussian_noise(k, survey.std) for k in jax.random.split(noise_key, members)])
         fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
                             init_key, members, data_per_member=perturbed, offset=anchors,
-                            target_misfit=inference.target_misfit, progress=update)
+                            target_misfit=inference.target_misfit, progress=update, checkpoint=checkpoint)
         prior_variance = np.asarray(prior.variance())
     else:
         fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
-                            init_key, members, target_misfit=inference.target_misfit, progress=update)
+                            init_key, members, target_misfit=inference.target_misfit, progress=update,
+                            checkpoint=checkpoint)
         prior_variance = fit.initial_density.var(axis=0, ddof=1) if fit.initial_density.shape[0] > 1 else None
     if bar is not None:
         bar.close()
@@ -311,13 +312,14 @@ METHODS = {"deterministic": run_deterministic, "tikhonov": run_tikhonov, "gaussi
            "ensemble": run_ensemble}
 
 
-def recover(setup: Setup, method: str | None = None, progress=None) -> Recovery:
-    """Run ``method`` (default: ``[inference] method``) on a prepared setup."""
+def recover(setup: Setup, method: str | None = None, progress=None, checkpoint=None) -> Recovery:
+    """Run ``method`` (default: ``[inference] method``) on a prepared setup; ``checkpoint`` (a
+    :class:`gravuq.io.Checkpointer`) saves and resumes the training of network methods."""
     method = method or setup.config.inference.method
     if method not in METHODS:
         raise InputError(f"{setup.config.path}: [inference] method = '{method}' is not available in this version "
                          f"(available: {', '.join(METHODS)})")
-    return METHODS[method](setup, progress)
+    return METHODS[method](setup, progress, checkpoint)
 
 
 # -- outputs -----------------------------------------------------------------------------------
@@ -370,3 +372,85 @@ def write_outputs(setup: Setup, recovery: Recovery, directory: Path | None = Non
     write_text_atomic(directory / "metrics.json", json.dumps(recovery.metrics, indent=2, sort_keys=True) + "\n")
     log(f"wrote {directory}")
     return directory
+
+
+# -- a whole command, with its guards and records ----------------------------------------------
+def _versions() -> dict:
+    import platform
+    from importlib import metadata
+
+    from . import __version__
+
+    versions = {"gravuq": __version__, "python": platform.python_version()}
+    for name in ("jax", "jaxlib", "equinox", "optax", "numpyro", "arviz", "numpy", "xarray"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _write_run_record(directory: Path, record: dict) -> None:
+    import json
+
+    from .io import write_text_atomic
+
+    write_text_atomic(directory / "run.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def guard_output_directory(config: Config, force: bool = False) -> Path:
+    """Refuse to overwrite results of a different config unless ``force``.
+
+    The folder's ``run.json`` records the config hash of the run that wrote it; the same config
+    may overwrite its own results (a rerun), another may not.
+    """
+    import json
+
+    directory = Path(config.output.directory)
+    record = directory / "run.json"
+    if record.exists() and not force:
+        try:
+            previous = json.loads(record.read_text()).get("config_hash")
+        except (OSError, ValueError):
+            previous = None
+        if previous != config.hash:
+            raise InputError(f"{directory}: holds the results of a different config (see its run.json); "
+                             "use --force to overwrite them, or set [output] directory to another folder")
+    return directory
+
+
+def run_command(config: Config, command: str, allowed: tuple[str, ...], progress=None, log: Log = _quiet,
+                resume: bool = False, force: bool = False, checkpoint_every: int = 50) -> Recovery:
+    """``gravuq invert``/``ensemble``: guard the output folder, prepare, recover (with
+    checkpoints under ``<output>/checkpoint``), write the outputs and ``run.json`` last.
+
+    ``run.json`` records the status (running, interrupted, complete), versions, the config hash
+    and path, the seed and timings: what is needed to reproduce the run.
+    """
+    from .io import Checkpointer
+
+    method = config.inference.method
+    if method not in allowed:
+        raise InputError(f"{config.path}: [inference] method = '{method}': gravuq {command} runs "
+                         f"{' or '.join(repr(m) for m in allowed)}")
+    if command == "ensemble" and config.inference.members < 2:
+        raise InputError(f"{config.path}: [inference] members: expected at least 2 for a posterior, "
+                         f"found {config.inference.members}")
+    directory = guard_output_directory(config, force or resume)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    setup, prepare_s = timed(prepare, config, log)
+    record = {"command": command, "method": method, "config_hash": config.hash, "config_path": str(config.path),
+              "seed": config.inference.seed, "versions": _versions(), "started_at": started, "status": "running"}
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_run_record(directory, record)
+    checkpoint = Checkpointer(directory / "checkpoint", config.hash, checkpoint_every, resume)
+    try:
+        recovery, recover_s = timed(recover, setup, method, progress, checkpoint)
+    except KeyboardInterrupt:
+        _write_run_record(directory, {**record, "status": "interrupted",
+                                      "resume": f"gravuq {command} {config.path} --resume"})
+        raise
+    _, write_s = timed(write_outputs, setup, recovery, None, True, log)
+    _write_run_record(directory, {**record, "status": "complete", "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                  "timings_s": {"prepare": prepare_s, "recover": recover_s, "write": write_s}})
+    return recovery

@@ -66,7 +66,7 @@ class EngineState(eqx.Module):
     diverged: Bool[Array, " member"]
     reached_target: Bool[Array, " member"]
     epoch: Int[Array, ""]
-    key: PRNGKeyArray
+    key: Array
 
 
 def _select(mask, new, old):
@@ -128,8 +128,9 @@ class Engine:
         loss, chi2 = self.losses(params, problem)
         members = loss.shape[0]
         false = jnp.zeros(members, bool)
+        # Raw key data rather than a typed key, so the state serialises as plain arrays.
         return EngineState(params, opt_state, params, loss, loss, chi2, jnp.zeros(members, jnp.int32),
-                           false, false, false, jnp.asarray(0), key)
+                           false, false, false, jnp.asarray(0), jax.random.key_data(key))
 
     def _epoch(self, state: EngineState, problem: Problem) -> EngineState:
         def total(params):
@@ -174,25 +175,29 @@ class Engine:
             return new, new.chi2
         return jax.lax.scan(body, state, None, length=epochs)
 
-    def run(self, state: EngineState, problem: Problem, epochs: int, progress=None):
-        """Train until every member is done or ``epochs`` have run.
+    def run(self, state: EngineState, problem: Problem, epochs: int, progress=None, history=None,
+            after_chunk=None):
+        """Train until every member is done or ``epochs`` epochs (in all) have run.
 
-        ``progress`` is an optional callable ``progress(epochs_done, state)`` called between
-        chunks (the command line draws its progress bar with it). Returns the final state and
-        the chi^2/N history ``(epochs_run, members)`` as numpy.
+        A state from a checkpoint carries its epoch, so training continues where it stopped,
+        chunk by chunk as an uninterrupted run would (``history`` holds the chi^2/N so far).
+        ``progress(epochs_done, state)`` and ``after_chunk(state, history)`` are called between
+        chunks (progress bars, checkpoints). Returns the final state and the chi^2/N history
+        ``(epochs_run, members)`` as numpy.
         """
-        done_epochs = 0
-        history = []
-        while done_epochs < epochs:
+        done_epochs = int(state.epoch)
+        pieces = [] if history is None or len(history) == 0 else [np.asarray(history)]
+        while done_epochs < epochs and not bool(jnp.all(state.done)):
             chunk = min(self.chunk_epochs, epochs - done_epochs)
             state, chi2 = self.update(state, problem, chunk)
-            history.append(np.asarray(chi2))
+            pieces.append(np.asarray(chi2))
             done_epochs += chunk
+            # Checkpoint first: an interrupt may arrive while the progress bar draws.
+            if after_chunk is not None:
+                after_chunk(state, np.concatenate(pieces))
             if progress is not None:
                 progress(done_epochs, state)
-            if bool(jnp.all(state.done)):
-                break
-        return state, np.concatenate(history) if history else np.zeros((0, state.chi2.shape[0]))
+        return state, np.concatenate(pieces) if pieces else np.zeros((0, state.chi2.shape[0]))
 
     def final_params(self, state: EngineState):
         """Per member: the params that reached the target, else the best seen."""

@@ -55,7 +55,8 @@ class MemberFit:
 
 def train_members(operator, coordinates, data, std, model_settings, inference_settings, key,
                   members: int, data_per_member=None, anchor=None, prior: GaussianPrior | None = None,
-                  offset=None, target_misfit: float | None = 1.0, progress: Callable | None = None) -> MemberFit:
+                  offset=None, target_misfit: float | None = 1.0, progress: Callable | None = None,
+                  checkpoint=None) -> MemberFit:
     """Train ``members`` INRs jointly on one engine.
 
     Parameters
@@ -82,6 +83,10 @@ def train_members(operator, coordinates, data, std, model_settings, inference_se
         Discrepancy-principle stop (chi^2/N against the member's own data), or None.
     progress
         ``progress(epochs_done, state)`` between chunks.
+    checkpoint
+        A :class:`gravuq.io.Checkpointer`: saves the state every few epochs and on Ctrl-C or
+        SIGTERM, and with ``resume`` continues from its last save to the same result as an
+        uninterrupted run.
     """
     data = np.asarray(data, np.float64)
     std = np.asarray(std, np.float64)
@@ -99,7 +104,16 @@ def train_members(operator, coordinates, data, std, model_settings, inference_se
     state = engine.init(params, jax.random.key(0), problem)
     added = 0.0 if offset is None else np.asarray(offset, np.float64)
     initial = np.asarray(engine.densities(params, coordinates), np.float64) + added
-    state, history = engine.run(state, problem, epochs, progress)
+    history = None
+    if checkpoint is not None and checkpoint.resume:
+        state, history = checkpoint.restore(state)
+    try:
+        state, history = engine.run(state, problem, epochs, progress, history,
+                                    None if checkpoint is None else checkpoint.after_chunk)
+    except KeyboardInterrupt:
+        if checkpoint is not None:
+            checkpoint.save_latest()
+        raise
     final = engine.final_params(state)
     density = np.asarray(engine.densities(final, coordinates), np.float64) + added
     diverged = np.asarray(state.diverged)

@@ -29,9 +29,20 @@ def model_dataset(mesh: TensorMesh, variables: dict[str, np.ndarray], attrs: dic
         array = np.asarray(values).reshape(mesh.shape)
         data_vars[name] = xr.Variable(("z", "y", "x"), array, {"units": units.get(name, "kg/m^3")})
     coords = {axis: xr.Variable(axis, values, {"units": "m"}) for axis, values in mesh.coords().items()}
+    # The cell boundaries too, so that the mesh (variable widths included) can be rebuilt.
+    for axis, nodes in (("x", mesh.nodes_x), ("y", mesh.nodes_y), ("z", mesh.nodes_z)):
+        coords[f"{axis}_node"] = xr.Variable(f"{axis}_node", nodes, {"units": "m", "long_name": f"cell boundaries along {axis}"})
     dataset = xr.Dataset(data_vars, coords=coords, attrs=dict(attrs or {}))
     dataset["z"].attrs["positive"] = "up"
     return dataset
+
+
+def mesh_from_dataset(dataset: xr.Dataset):
+    """The tensor mesh of a dataset written by :func:`model_dataset` (from its ``*_node`` coordinates)."""
+    from ..mesh import TensorMesh
+
+    nodes = [np.asarray(dataset[f"{axis}_node"], np.float64) for axis in ("x", "y", "z")]
+    return TensorMesh(np.diff(nodes[0]), np.diff(nodes[1]), np.diff(nodes[2]), (nodes[0][0], nodes[1][0], nodes[2][0]))
 
 
 def write_netcdf(path: str | Path, dataset: xr.Dataset) -> None:

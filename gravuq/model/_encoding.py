@@ -86,7 +86,9 @@ class HashEncoding(eqx.Module):
     def __init__(self, levels: int, features: int, table_size: int, base_resolution: int,
                  max_resolution: int, *, key: PRNGKeyArray, dtype=jnp.float32):
         growth = math.exp((math.log(max_resolution) - math.log(base_resolution)) / max(levels - 1, 1))
-        self.resolutions = tuple(int(math.floor(base_resolution * growth**level)) for level in range(levels))
+        # The small epsilon keeps exact products (the finest level = max_resolution) from
+        # flooring one cell short through rounding.
+        self.resolutions = tuple(int(math.floor(base_resolution * growth**level + 1e-9)) for level in range(levels))
         self.tables = jax.random.uniform(key, (levels, table_size, features), dtype, -1e-4, 1e-4)
 
     @property
@@ -117,7 +119,7 @@ class HashEncoding(eqx.Module):
 
 
 def make_encoding(name: str, *, key: PRNGKeyArray, frequencies: int = 8, sigma: float = 2.0,
-                  hash_levels: int = 8, hash_features: int = 2, hash_table_size: int = 2**14,
+                  hash_levels: int = 8, hash_features: int = 2, hash_table_size: int = 2**12,
                   hash_base_resolution: int = 4, hash_max_resolution: int = 64, dtype=jnp.float32):
     """The encoding named in ``[model] encoding``: none, positional, fourier or hash."""
     if name == "none":

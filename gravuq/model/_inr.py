@@ -66,10 +66,10 @@ class DensityField(eqx.Module):
     head: str = eqx.field(static=True)
     bounds: tuple[float, float] = eqx.field(static=True)
 
-    def __init__(self, *, encoding: str = "fourier", frequencies: int = 8, sigma: float = 2.0,
+    def __init__(self, *, encoding: str = "hash", frequencies: int = 8, sigma: float = 2.0,
                  width: int = 64, depth: int = 3, activation: str = "leaky_relu",
                  bounds=(-600.0, 600.0), head: str = "bounded", hash_levels: int = 8,
-                 hash_features: int = 2, hash_table_size: int = 2**14, hash_base_resolution: int = 4,
+                 hash_features: int = 2, hash_table_size: int = 2**12, hash_base_resolution: int = 4,
                  hash_max_resolution: int = 64, key: PRNGKeyArray, dtype=jnp.float32):
         encoding_key, *layer_keys = jax.random.split(key, depth + 2)
         self.encoding = make_encoding(

@@ -1,0 +1,198 @@
+"""``gravuq predict``, ``gravuq drill`` and ``gravuq export``: products of a finished run.
+
+They read a results directory (``summary.nc`` and, for probabilistic runs, ``posterior.nc``),
+call :mod:`gravuq.products` or :mod:`gravuq.io._export` and format errors as ``gravuq_cli.main``
+does: exit 2 with one line for bad input, 1 for an internal error. Registered on the main app
+with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+ResultsArgument = Annotated[Path, typer.Argument(
+    help="Results directory of a gravuq ensemble or invert run (holds summary.nc, and posterior.nc for "
+         "probabilistic runs).", show_default=False)]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+
+
+class ExportFormat(str, Enum):
+    ubc = "ubc"
+    vtk = "vtk"
+
+
+def _guarded(action) -> None:
+    # Imported when a command runs, so that gravuq_cli.main may import this module at any point.
+    from .main import _guarded as guarded
+
+    guarded(action)
+
+
+def _log(quiet: bool):
+    def log(message: str) -> None:
+        if not quiet:
+            typer.echo(message, err=True)
+
+    return log
+
+
+def parse_collar(text: str) -> tuple[float, float, float]:
+    """``"X,Y,Z"`` (m) to three finite floats; an :class:`InputError` naming --collar otherwise."""
+    from gravuq.errors import InputError
+
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        values = tuple(float(part) for part in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise InputError(f"--collar '{text}': expected X,Y,Z, three numbers in m separated by commas "
+                         "(easting, northing, elevation positive up), e.g. --collar 500,500,0")
+    return values
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``predict``, ``drill`` and ``export`` commands to ``app``."""
+
+    @app.command()
+    def predict(
+        results_dir: ResultsArgument,
+        stations: Annotated[Path, typer.Argument(
+            help="CSV of new stations with a header and columns x, y, z (m, z elevation positive up); other "
+                 "columns are ignored.", show_default=False)],
+        output: Annotated[Optional[Path], typer.Option(
+            "--output", "-o",
+            help="CSV to write: x, y, z (m), gz_mean, gz_std, gz_q05, gz_q95 (mGal, positive downward, regional "
+                 "trend added back). Default: RESULTS_DIR/predict.csv.")] = None,
+        quiet: QuietOption = False,
+    ) -> None:
+        """Posterior-predictive gz (mGal, positive down) of the noise-free field at new stations: mean,
+        std and 90 % interval over the posterior draws, with any regional trend removed by [data]
+        detrend added back so it compares with observations directly."""
+        log = _log(quiet)
+
+        def action():
+            import numpy as np
+
+            from gravuq.products import load_results, predict as predict_gz, write_predictions
+            from gravuq.survey import read_stations_csv
+
+            results = load_results(results_dir)
+            table = read_stations_csv(stations, need_gz=False)
+            prediction = predict_gz(results, np.stack([table.x, table.y, table.z], axis=1))
+            path = write_predictions(output if output is not None else results_dir / "predict.csv", prediction)
+            log(f"wrote {path} ({prediction.x.size} stations, {results.n_draws} draws)")
+
+        _guarded(action)
+
+    @app.command()
+    def drill(
+        results_dir: ResultsArgument,
+        collar: Annotated[Optional[str], typer.Option(
+            "--collar", help="Collar X,Y,Z in m (easting, northing, elevation positive up), e.g. --collar 500,500,0.",
+            show_default=False)] = None,
+        azimuth: Annotated[Optional[float], typer.Option(
+            "--azimuth", help="Azimuth of the hole, degrees clockwise from north (0 = north, 90 = east).",
+            show_default=False)] = None,
+        dip: Annotated[Optional[float], typer.Option(
+            "--dip", help="Dip of the hole, degrees below horizontal, positive down (90 = vertical down), "
+                          "from -90 to 90.", show_default=False)] = None,
+        length: Annotated[Optional[float], typer.Option(
+            "--length", help="Hole length along the hole, m.", show_default=False)] = None,
+        step: Annotated[Optional[float], typer.Option(
+            "--step", help="Sample interval along the hole, m; each interval is sampled at its midpoint. "
+                           "Default: half the smallest cell width.", show_default=False)] = None,
+        threshold: Annotated[Optional[float], typer.Option(
+            "--threshold", help="Density contrast threshold for P(density > threshold), kg/m^3. Default: the "
+                                "run's [output] threshold.", show_default=False)] = None,
+        output: Annotated[Optional[Path], typer.Option(
+            "--output", "-o",
+            help="CSV to write. One hole: depth_along_hole, depth_from, depth_to (m along the hole), x, y, z "
+                 "(m), mean, q05, q95 (kg/m^3), exceedance (probability), with a PNG strip log beside it "
+                 "(same name, .png); default RESULTS_DIR/drill.csv. With --collars: the ranking, default "
+                 "RESULTS_DIR/drill_ranking.csv.")] = None,
+        collars: Annotated[Optional[Path], typer.Option(
+            "--collars",
+            help="Rank candidate holes instead: a CSV with columns x, y, z (collar, m), azimuth, dip (degrees), "
+                 "length (m) and optionally name, ranked by the expected length of hole (m) above the "
+                 "threshold with its 90 % interval.", show_default=False)] = None,
+        quiet: QuietOption = False,
+    ) -> None:
+        """Density log along a planned straight hole: posterior mean, 90 % band and P(density >
+        threshold) every sample step, as CSV and PNG; or, with --collars, candidate holes ranked by
+        the expected length above the threshold."""
+        log = _log(quiet)
+
+        def action():
+            import numpy as np
+
+            from gravuq.errors import InputError
+            from gravuq.products import (drill_log, load_results, rank_collars, read_collars_csv, write_drill_log,
+                                         write_ranking)
+
+            single = {"--collar": collar, "--azimuth": azimuth, "--dip": dip, "--length": length}
+            if collars is not None:
+                given = [name for name, value in single.items() if value is not None]
+                if given:
+                    raise InputError(f"drill: --collars ranks the holes of a file; drop {', '.join(given)} "
+                                     "(or drop --collars to log one hole)")
+                holes = read_collars_csv(collars)
+                results = load_results(results_dir)
+                ranking = rank_collars(results, holes, step, threshold)
+                path = write_ranking(output if output is not None else results_dir / "drill_ranking.csv", ranking)
+                best = ranking[0]
+                log(f"wrote {path}: best hole '{best.hole.name}', expected {best.expected_length:.4g} m above "
+                    f"the threshold (P(any) {best.probability_hit:.2f})")
+                return
+            missing = [name for name, value in single.items() if value is None]
+            if missing:
+                raise InputError(f"drill: missing {', '.join(missing)}; a hole needs --collar X,Y,Z (m), --azimuth "
+                                 "and --dip (degrees) and --length (m), or use --collars FILE.csv")
+            position = parse_collar(collar)
+            results = load_results(results_dir)
+            hole_log = drill_log(results, position, azimuth, dip, length, step, threshold)
+            csv_path = Path(output) if output is not None else results_dir / "drill.csv"
+            png_path = csv_path.with_suffix(".png")
+            write_drill_log(csv_path, png_path, hole_log)
+            inside = int(np.isfinite(hole_log.mean).sum())
+            log(f"wrote {csv_path} and {png_path} ({hole_log.depth_along_hole.size} samples, {inside} inside the mesh)")
+
+        _guarded(action)
+
+    @app.command()
+    def export(
+        results_dir: ResultsArgument,
+        format_: Annotated[ExportFormat, typer.Option(
+            "--format", "-f", help="ubc: a UBC-GIF mesh (mesh.msh) and one model file per summary field "
+                                   "(mean.mod, std.mod, ... in kg/m^3; exceedance.mod, probability); vtk: a VTK "
+                                   "rectilinear grid (.vtr) with every summary field as cell data, for ParaView. "
+                                   "Coordinates in m, z elevation positive up.",
+            case_sensitive=False, show_default=False)],
+        output: Annotated[Optional[Path], typer.Option(
+            "--output", "-o", help="Where to write: a folder for ubc (default RESULTS_DIR/export_ubc), a .vtr file "
+                                   "for vtk (default RESULTS_DIR/summary.vtr).")] = None,
+        quiet: QuietOption = False,
+    ) -> None:
+        """Write the summaries (mean, std, q05, q95 in kg/m^3; exceedance; resolution) as UBC-GIF
+        mesh + model files or as a VTK rectilinear grid."""
+        log = _log(quiet)
+
+        def action():
+            from gravuq.io._export import export_ubc, export_vtk
+            from gravuq.products import load_results
+
+            results = load_results(results_dir)
+            if format_ == ExportFormat.ubc:
+                written = export_ubc(results, output if output is not None else results_dir / "export_ubc")
+                log(f"wrote {written['mesh'].parent}: {', '.join(path.name for path in written.values())}")
+            else:
+                path = export_vtk(results, output if output is not None else results_dir / "summary.vtr")
+                log(f"wrote {path}")
+
+        _guarded(action)
+
