@@ -171,6 +171,11 @@ def demo(
     _guarded(action)
 
 
+from .products import register as _register_products  # noqa: E402  (predict, drill, export)
+
+_register_products(app)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

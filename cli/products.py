@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-ResultsArgument = Annotated[Path, typer.Argument(
+ResultsArgument = Annotated[Path, typer.Argument(metavar="RESULTS_DIR",
     help="Results directory of a gravuq ensemble or invert run (holds summary.nc, and posterior.nc for "
          "probabilistic runs).", show_default=False)]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def predict(
         results_dir: ResultsArgument,
-        stations: Annotated[Path, typer.Argument(
+        stations: Annotated[Path, typer.Argument(metavar="STATIONS.csv",
             help="CSV of new stations with a header and columns x, y, z (m, z elevation positive up); other "
                  "columns are ignored.", show_default=False)],
         output: Annotated[Optional[Path], typer.Option(
@@ -161,6 +161,10 @@ def register(app: typer.Typer) -> None:
             write_drill_log(csv_path, png_path, hole_log)
             inside = int(np.isfinite(hole_log.mean).sum())
             log(f"wrote {csv_path} and {png_path} ({hole_log.depth_along_hole.size} samples, {inside} inside the mesh)")
+            if inside == 0:
+                west, east, south, north, bottom, top = results.mesh.bounds
+                log(f"warning: the hole never enters the mesh (x {west:.6g}..{east:.6g} m, y {south:.6g}..{north:.6g} m, "
+                    f"z {bottom:.6g}..{top:.6g} m); every value is NaN")
 
         _guarded(action)
 

@@ -531,8 +531,8 @@ class InferenceConfig(_Section):
     method: str = setting("ensemble", choice("deterministic", "tikhonov", "ensemble", "last_layer",
                                              "svgd", "gaussian"), "recovery method")
     ensemble_mode: str = setting("rml", choice("rml", "init", "prior_function"),
-                                 "ensemble: rml (randomised MAP, anchored to prior draws) | init (seeds "
-                                 "only) | prior_function (network + fixed prior draw)")
+                                 "ensemble: rml (randomised MAP: prior draw + network, anchored) | "
+                                 "prior_function (prior draw + network, no anchor penalty) | init (seeds only)")
     members: int = setting(20, integer(1), "ensemble members / SVGD particles")
     epochs: int = setting(500, integer(1), "training epochs")
     learning_rate: float = setting(1e-2, number(0, exclusive=True), "Adam learning rate")

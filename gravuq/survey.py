@@ -620,6 +620,21 @@ def fit_trend(
     return (c0, cx, cy), origin
 
 
+def station_std(data: DataConfig, file_std: np.ndarray | None, gz: np.ndarray) -> np.ndarray:
+    """Each station's standard deviation in mGal, by the rule of :func:`read_survey`.
+
+    ``file_std`` is the file's std column in ``data.units`` (or None); ``gz`` is in mGal.
+    """
+    to_mgal = GRAVITY_UNITS_TO_MGAL[data.units]
+    if file_std is not None:
+        floor = np.asarray(file_std, np.float64) * to_mgal
+    elif data.std is not None:
+        floor = np.full_like(gz, data.std * to_mgal)
+    else:
+        floor = np.zeros_like(gz)
+    return floor + data.std_relative * np.abs(gz)
+
+
 def read_survey(data: DataConfig) -> Survey:
     """Read the stations of ``[data]``, convert to mGal, set the std and remove the trend.
 
@@ -667,15 +682,8 @@ def read_survey(data: DataConfig) -> Survey:
         )
 
     # The one place where file units become mGal.
-    to_mgal = GRAVITY_UNITS_TO_MGAL[data.units]
-    gz = table.gz * to_mgal
-    if table.std is not None:
-        floor = table.std * to_mgal
-    elif data.std is not None:
-        floor = np.full_like(gz, data.std * to_mgal)
-    else:
-        floor = np.zeros_like(gz)
-    std = floor + data.std_relative * np.abs(gz)
+    gz = table.gz * GRAVITY_UNITS_TO_MGAL[data.units]
+    std = station_std(data, table.std, gz)
     bad = np.flatnonzero(~(std > 0))
     if bad.size:
         row = bad[0]

@@ -25,7 +25,8 @@ from .forward import MemoryEstimate, make_operator
 from .io import read_model
 from .mesh import TensorMesh, mesh_from_config
 from .model import Normaliser
-from .survey import Survey, read_stations_csv, read_survey, read_ubc_obs, sniff_format, write_stations_csv
+from .survey import (Survey, read_stations_csv, read_survey, read_ubc_obs, sniff_format, station_std,
+                     write_stations_csv)
 
 Log = Callable[[str], None]
 
@@ -116,13 +117,7 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
                                 "float64", config.forward.chunk_size)
     gz = np.asarray(operator.forward(jnp.asarray(truth.ravel(), jnp.float64)))
     to_mgal = GRAVITY_UNITS_TO_MGAL[data.units]
-    if table.std is not None:
-        std = table.std * to_mgal
-    elif data.std is not None:
-        std = np.full_like(gz, data.std * to_mgal)
-    else:
-        std = np.zeros_like(gz)
-    std = std + data.std_relative * np.abs(gz)
+    std = station_std(data, table.std, gz)
     if noise:
         if not np.all(std > 0):
             raise InputError(f"{config.path}: [data]: --noise needs a std > 0 at every station; set [data] std")
@@ -252,15 +247,16 @@ def run_gaussian(setup: Setup, progress=None, checkpoint=None) -> Recovery:
 def run_ensemble(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     """A deep ensemble of INRs, by ``[inference] ensemble_mode``:
 
-    - ``"rml"``, randomised MAP (Pearce et al. 2020; Bardsley et al. 2014): member ``k`` fits
-      data perturbed by its own noise draw, ``d + e_k``, and its density field at the cells is
-      anchored to its own draw ``a_k`` from the Gaussian prior of ``[inference]`` (function-space
-      anchoring, ``|C^(-1/2) (m_k - a_k)|^2``). For a voxel model this is exact for the
-      linear-Gaussian posterior (tests); for an INR the anchor acts on what the network can
-      represent.
-    - ``"prior_function"``: member ``k`` is a network plus its fixed prior draw, ``m_k = f_k +
-      a_k`` (randomised prior functions, Osband et al. 2018), the network fitting ``d + e_k`` to
-      the target misfit: the prior draw keeps what the data cannot see.
+    - ``"rml"``, randomised MAP (Pearce et al. 2020; Bardsley et al. 2014): member ``k``
+      minimises ``|(G m_k - d - e_k) / sigma|^2 + |C^(-1/2) (m_k - a_k)|^2`` with its own noise
+      draw ``e_k`` and its own prior draw ``a_k`` (the Gaussian prior of ``[inference]``), which
+      for a linear problem makes ``m_k`` an exact posterior draw. The network represents the
+      departure from the anchor, ``m_k = a_k + f_k``: the departure lies in the smooth range of
+      ``C G^T`` (Matheron's rule), which a network can represent, whereas the rough anchor itself
+      cannot be (a network asked to represent all of ``m_k`` loses most of the anchor's spread
+      and under-covers).
+    - ``"prior_function"``: the same ``m_k = a_k + f_k`` without the anchor penalty, the network
+      stopped at the target misfit (randomised prior functions, Osband et al. 2018).
     - ``"init"``: random initialisations only, fitting the same data to the target misfit (the
       seed paper's ensemble, kept for comparison; it is known to under-cover).
     """
@@ -283,7 +279,7 @@ def run_ensemble(setup: Setup, progress=None, checkpoint=None) -> Recovery:
         perturbed = survey.gz[None, :] + np.stack([gaussian_noise(k, survey.std) for k in jax.random.split(noise_key, members)])
         fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
                             init_key, members, data_per_member=perturbed, anchor=anchors, prior=prior,
-                            target_misfit=None, progress=update, checkpoint=checkpoint)
+                            offset=anchors, target_misfit=None, progress=update, checkpoint=checkpoint)
         prior_variance = np.asarray(prior.variance())
     elif inference.ensemble_mode == "prior_function":
         prior = prior_from_config(setup.mesh, inference)
@@ -337,7 +333,9 @@ def write_outputs(setup: Setup, recovery: Recovery, directory: Path | None = Non
     directory.mkdir(parents=True, exist_ok=True)
     mesh, summary = setup.mesh, recovery.summary
     formats = set(config.output.formats)
-    attrs = {"threshold": float(config.output.threshold), "method": recovery.method}
+    survey = setup.survey
+    attrs = {"threshold": float(config.output.threshold), "method": recovery.method, "detrend": survey.detrend,
+             "trend_coefficients": list(survey.trend_coefficients), "trend_origin": list(survey.trend_origin)}
     variables = {"mean": summary.mean, "std": summary.std, "q05": summary.q05, "q95": summary.q95,
                  "exceedance": summary.exceedance, "resolution": summary.resolution}
     units = {"exceedance": "1", "resolution": "1"}
