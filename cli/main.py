@@ -147,7 +147,7 @@ def ensemble(config: ConfigArgument, resume: ResumeOption = False, force: ForceO
     ensemble_mode "rml" or "init", or "gaussian", the exact linear-Gaussian posterior). Writes
     posterior.nc, summary.nc (mean, std, q05, q95 in kg/m^3; exceedance, resolution), metrics.json
     and figures into [output] directory."""
-    _recover_and_write(config, quiet, ("ensemble", "gaussian"), "ensemble", resume, force)
+    _recover_and_write(config, quiet, ("ensemble", "gaussian", "svgd", "last_layer"), "ensemble", resume, force)
 
 
 @app.command()

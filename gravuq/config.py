@@ -381,20 +381,37 @@ class DataColumns(_Section):
 class DataConfig(_Section):
     """``[data]``: the gravity stations and their uncertainties.
 
-    After :func:`load_config`, ``format`` is always ``"csv"`` or ``"ubc"`` (chosen by suffix
-    when the config leaves it out) and ``path`` is absolute. ``std`` is in ``units``; the total
-    standard deviation of a station is its std (column, else ``std``) plus
-    ``std_relative * |gz|`` (see :func:`gravuq.survey.read_survey`).
+    After :func:`load_config`, ``format`` is always ``"csv"``, ``"ubc"`` or ``"xyz"`` (csv or
+    ubc chosen by suffix when the config leaves it out) and every path is absolute. ``std`` is in
+    ``units``; the total standard deviation of a station is its std (column or ``std_path``,
+    else ``std``) plus ``std_relative * |gz|`` (see :func:`gravuq.survey.read_survey`).
+
+    Data split over several header-less files (one value per line, as published for many
+    surveys) are read with ``format = "xyz"`` for the coordinates and ``gz_path`` and
+    ``std_path`` for the anomaly and its uncertainty, matched to the stations by line order.
     """
 
-    path: Path = setting(check=existing_file(), help="CSV with a header, or a UBC-GIF .obs file")
-    format: str | None = setting(None, choice("csv", "ubc"),
-                                 "csv | ubc; default by suffix (.obs, .grv, UBC-layout .txt: ubc)")
+    path: Path = setting(check=existing_file(),
+                         help="station file: CSV with a header, UBC-GIF .obs, or header-less xyz columns")
+    format: str | None = setting(None, choice("csv", "ubc", "xyz"),
+                                 "csv (header row) | ubc | xyz (no header: fields x, y, z[, gz[, std]] in "
+                                 "that order, comma or space separated); default by suffix (.obs, .grv, "
+                                 "UBC-layout .txt: ubc; else csv)")
+    gz_path: Path | None = setting(None, existing_file(),
+                                   "file of gz (in units), one value a line in the stations' order, "
+                                   "instead of a gz column")
+    std_path: Path | None = setting(None, existing_file(),
+                                    "file of std (in units), one value a line in the stations' order, "
+                                    "instead of a std column")
     columns: DataColumns = setting(DataColumns(), table(DataColumns), "CSV header names")
     units: str = setting("mGal", choice(*GRAVITY_UNITS_TO_MGAL), "units of gz and std in the file")
     std: float | None = setting(None, number(0, exclusive=True),
                                 "uncertainty (in units) used when the file has no std column")
     std_relative: float = setting(0.0, number(0), "plus this fraction of |gz| (both may be given)")
+    std_min: float = setting(0.0, number(0),
+                             "smallest std a station may have (in units); smaller ones are raised to it: "
+                             "the modelling error of cells wider than the station spacing, which "
+                             "instrument accuracies leave out; 0 = off")
     detrend: str = setting("none", choice("none", "mean", "plane"),
                            "regional removed before inversion: none | mean | plane")
 
@@ -409,11 +426,24 @@ class DataConfig(_Section):
                     "expected a different column for each"
                 )
             names[name] = role
-        if self.format is None:
+        file_format = self.format
+        if file_format is None:
             from .survey import sniff_format  # survey imports config for its types only
 
-            return dataclasses.replace(self, format=sniff_format(self.path))
-        return self
+            file_format = sniff_format(self.path)
+        if file_format == "ubc":
+            for key in ("gz_path", "std_path"):
+                if getattr(self, key) is not None:
+                    raise where.at(key).error(
+                        "not used with a UBC-GIF station file (it holds gz and std itself): "
+                        'expected format = "csv" or "xyz" for the file in path'
+                    )
+        if file_format == "xyz" and self.columns != DataColumns():
+            raise where.at("columns").error(
+                'names header columns, but format = "xyz" files have no header: their fields are '
+                "x, y, z[, gz[, std]] in that order (or give gz_path, std_path)"
+            )
+        return self if file_format == self.format else dataclasses.replace(self, format=file_format)
 
 
 _MESH_WAYS = (
@@ -556,6 +586,10 @@ class InferenceConfig(_Section):
     nuts_chains: int = setting(2, integer(1), "NUTS chains")
     nuts_warmup: int = setting(500, integer(1), "NUTS warm-up steps per chain")
     nuts_samples: int = setting(500, integer(1), "NUTS samples per chain")
+    last_layer_solver: str = setting("auto", choice("auto", "nuts", "closed_form"),
+                                     "last_layer: NUTS over weights and hyperparameters, the closed-form "
+                                     "Gaussian at evidence-maximising hyperparameters, or auto (NUTS up to "
+                                     "128 features)")
     svgd_kernel: str = setting("function", choice("function", "weight"),
                                "SVGD kernel on predicted densities (function) or weights")
 
@@ -584,8 +618,9 @@ class TruthConfig(_Section):
 class ForwardConfig(_Section):
     """``[forward]``: how the sensitivity (stations x cells) is stored and applied."""
 
-    mode: str = setting("auto", choice("auto", "dense", "matrix_free"),
-                        "dense matrix, matrix-free, or auto by memory")
+    mode: str = setting("auto", choice("auto", "dense", "matrix_free", "fft"),
+                        "dense matrix, matrix-free, FFT (stations on a grid at one height), or auto: "
+                        "FFT where the geometry allows, else by memory")
     dtype: str = setting("float32", choice("float32", "float64"), "storage of the sensitivity")
     memory_limit_gb: float | None = setting(None, number(0, exclusive=True),
                                             "memory for a dense matrix, GB; default: available")

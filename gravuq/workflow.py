@@ -25,8 +25,8 @@ from .forward import MemoryEstimate, make_operator
 from .io import read_model
 from .mesh import TensorMesh, mesh_from_config
 from .model import Normaliser
-from .survey import (Survey, read_stations_csv, read_survey, read_ubc_obs, sniff_format, station_std,
-                     write_stations_csv)
+from .survey import (Survey, read_station_table, read_stations_csv, read_survey, read_ubc_obs, sniff_format,
+                     station_std, write_stations_csv)
 
 Log = Callable[[str], None]
 
@@ -104,11 +104,7 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
     if config.truth is None:
         raise InputError(f"{config.path}: [truth]: gravuq forward needs a [truth] section with the model's path")
     data = config.data
-    path = Path(data.path)
-    if (data.format or sniff_format(path)) == "ubc":
-        table = read_ubc_obs(path)
-    else:
-        table = read_stations_csv(path, data.columns, need_gz=False)
+    table = read_station_table(data, need_gz=False)
     stations = np.stack([table.x, table.y, table.z], axis=1)
     mesh = mesh_from_config(config.mesh)
     _warn_outside(mesh, stations, table.source, log)
@@ -304,8 +300,96 @@ def run_ensemble(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     return _finish(setup, "ensemble", fit.density, summary, time.perf_counter() - start, extra, fit.history)
 
 
+def run_svgd(setup: Setup, progress=None, checkpoint=None) -> Recovery:
+    """Stein variational gradient descent over ``members`` INR particles (Liu & Wang 2016).
+
+    The particles move along the Stein direction of the same posterior that ``rml`` samples
+    (Gaussian likelihood of the observed data, the Gaussian prior of ``[inference]`` on the
+    density at the cells), with an RBF kernel and the median bandwidth, on the density fields
+    (``svgd_kernel = "function"``) or the weights (``"weight"``).
+    """
+    from .inference._members import train_members
+    from .inference._prior import prior_from_config
+    from .inference._stein import SteinKernel
+    from .posterior import summarise_draws
+
+    config = setup.config
+    inference = config.inference
+    members = inference.members
+    start = time.perf_counter()
+    prior = prior_from_config(setup.mesh, inference)
+    survey = setup.survey
+    update, bar = _epoch_progress(progress, inference.epochs, f"SVGD ({inference.svgd_kernel} kernel, {members} particles)")
+    fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
+                        jax.random.key(inference.seed), members, anchor=np.zeros((members, setup.mesh.n_cells)),
+                        prior=prior, target_misfit=None, progress=update, checkpoint=checkpoint,
+                        stein=SteinKernel(inference.svgd_kernel))
+    if bar is not None:
+        bar.close()
+    if fit.density.shape[0] == 0:
+        raise RuntimeError("every SVGD particle diverged (non-finite loss); lower [inference] learning_rate")
+    # The particles' prior: the networks' own initial density fields.
+    prior_variance = fit.initial_density.var(axis=0, ddof=1) if fit.initial_density.shape[0] > 1 else None
+    summary = summarise_draws(fit.density, config.output.threshold, prior_variance)
+    extra = {"svgd_kernel": inference.svgd_kernel, "epochs": fit.epochs, "parameter_count": fit.parameter_count,
+             "diverged_members": [int(i) for i in fit.diverged], "encoding": config.model.encoding}
+    return _finish(setup, "svgd", fit.density, summary, time.perf_counter() - start, extra, fit.history)
+
+
+#: At most this many draws per chain are kept in the outputs (NUTS chains are thinned to it).
+MAX_DRAWS_PER_CHAIN = 250
+
+
+def run_last_layer(setup: Setup, progress=None, checkpoint=None) -> Recovery:
+    """A Bayesian last layer over a trained INR's features (see ``inference.last_layer``)."""
+    import dataclasses
+
+    import equinox as eqx
+
+    from .inference import last_layer
+    from .inference._members import train_members
+    from .posterior import summarise_draws
+
+    config = setup.config
+    inference = config.inference
+    start = time.perf_counter()
+    model_settings = dataclasses.replace(config.model, head="linear")
+    update, bar = _epoch_progress(progress, inference.epochs, "last layer: training the INR")
+    key = jax.random.key(inference.seed)
+    train_key, sample_key, prior_key = jax.random.split(key, 3)
+    survey = setup.survey
+    fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, model_settings, inference,
+                        train_key, 1, target_misfit=inference.target_misfit, progress=update, checkpoint=checkpoint)
+    if bar is not None:
+        bar.close()
+    if fit.density.shape[0] == 0:
+        raise RuntimeError("the network diverged (non-finite loss); lower [inference] learning_rate")
+    network = eqx.combine(jax.tree.map(lambda leaf: leaf[0], fit.params), fit.static)
+    features = np.asarray(jax.vmap(network.features)(setup.coordinates), np.float64)
+    problem = last_layer.last_layer_problem(setup.operator, features, survey.gz, survey.std, config.model.bounds,
+                                            inference.prior_std)
+    solver = inference.last_layer_solver
+    if solver == "auto":
+        solver = "nuts" if problem.design.shape[1] <= 128 else "closed_form"
+    chains = 1
+    if solver == "nuts":
+        weights, info = last_layer.nuts(problem, sample_key, inference.nuts_chains, inference.nuts_warmup,
+                                        inference.nuts_samples, progress=progress is not None)
+        chains = weights.shape[0]
+        step = max(1, -(-weights.shape[1] // MAX_DRAWS_PER_CHAIN))
+        weights = weights[:, ::step].reshape(-1, weights.shape[-1])
+    else:
+        weights, info = last_layer.closed_form(problem, sample_key, inference.members)
+    draws = problem.density(weights)
+    prior_variance = last_layer.prior_density_variance(problem, prior_key)
+    summary = summarise_draws(draws, config.output.threshold, prior_variance)
+    extra = {**info, "features": int(problem.design.shape[1]), "epochs": fit.epochs,
+             "parameter_count": fit.parameter_count, "encoding": config.model.encoding}
+    return _finish(setup, "last_layer", draws, summary, time.perf_counter() - start, extra, fit.history, chains)
+
+
 METHODS = {"deterministic": run_deterministic, "tikhonov": run_tikhonov, "gaussian": run_gaussian,
-           "ensemble": run_ensemble}
+           "ensemble": run_ensemble, "svgd": run_svgd, "last_layer": run_last_layer}
 
 
 def recover(setup: Setup, method: str | None = None, progress=None, checkpoint=None) -> Recovery:

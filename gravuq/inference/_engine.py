@@ -32,6 +32,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from ..model import trainable
 from ._prior import GaussianPrior
+from ._stein import SteinKernel
 
 
 class Problem(eqx.Module):
@@ -90,6 +91,10 @@ class Engine:
         Stop a member once its chi^2/N reaches this (discrepancy principle); None to run on.
     patience
         Stop a member whose loss has not improved for this many epochs (0: never).
+    stein
+        With a :class:`SteinKernel`, the members are SVGD particles: each step follows the
+        Stein direction of the log posterior ``-N loss / 2`` instead of each member's own
+        gradient, and the final members are the last particles (not each one's best).
     chunk_epochs
         Epochs per jitted ``lax.scan`` chunk (the progress bar moves between chunks).
     """
@@ -100,6 +105,7 @@ class Engine:
     patience: int = 0
     chunk_epochs: int = 25
     divergence_factor: float = 1e6
+    stein: SteinKernel | None = None
 
     def densities(self, params, coordinates) -> Float[Array, "member cell"]:
         """All members' density contrasts (kg/m^3) at the cells."""
@@ -107,11 +113,19 @@ class Engine:
             return eqx.combine(member_params, self.static).density(coordinates)
         return jax.vmap(one)(params)
 
-    def losses(self, params, problem: Problem):
-        """Per-member loss (see module notes) and chi^2/N against the member's own data."""
+    def fields(self, params, problem: Problem) -> Float[Array, "member cell"]:
+        """All members' density (kg/m^3) at the cells, fixed offsets included."""
         density = self.densities(params, problem.coordinates)
         if problem.offset is not None:
             density = density + problem.offset.astype(density.dtype)
+        return density
+
+    def losses(self, params, problem: Problem):
+        """Per-member loss (see module notes) and chi^2/N against the member's own data."""
+        return self.field_losses(self.fields(params, problem), problem)
+
+    def field_losses(self, density, problem: Problem):
+        """Per-member loss and chi^2/N of density fields ``(members, cells)``, kg/m^3."""
         predicted = problem.operator.forward(density)
         residual = (predicted - problem.data.astype(predicted.dtype)) * problem.inverse_std.astype(predicted.dtype)
         n_data = residual.shape[-1]
@@ -137,7 +151,10 @@ class Engine:
             loss, chi2 = self.losses(params, problem)
             return jnp.sum(jnp.where(jnp.isfinite(loss), loss, 0.0)), (loss, chi2)
 
-        (_, (loss, chi2)), grads = jax.value_and_grad(total, has_aux=True)(state.params)
+        if self.stein is None:
+            (_, (loss, chi2)), grads = jax.value_and_grad(total, has_aux=True)(state.params)
+        else:
+            loss, chi2, grads = self._stein_gradients(state.params, problem)
         # loss/chi2 belong to the current params: decide stopping before stepping.
         finite = jnp.isfinite(loss) & jax.tree.reduce(
             jnp.logical_and, jax.tree.map(lambda g: jnp.all(jnp.isfinite(g).reshape(g.shape[0], -1), axis=1), grads))
@@ -163,6 +180,31 @@ class Engine:
         return EngineState(params, opt_state, best_params, best_loss,
                            jnp.where(state.done, state.loss, loss), jnp.where(state.done, state.chi2, chi2),
                            since_best, done, diverged, reached, state.epoch + 1, state.key)
+
+    def _stein_gradients(self, params, problem: Problem):
+        """Minus the SVGD direction, as a gradient for the optimiser (see :class:`SteinKernel`)."""
+        density, pullback = jax.vjp(lambda p: self.fields(p, problem), params)
+        n_data = problem.data.shape[-1]
+
+        def log_posterior(fields):
+            loss, chi2 = self.field_losses(fields, problem)
+            return -0.5 * n_data * jnp.sum(jnp.where(jnp.isfinite(loss), loss, 0.0)), (loss, chi2)
+
+        scores, (loss, chi2) = jax.grad(log_posterior, has_aux=True)(density)
+        if self.stein.space == "function":
+            direction = self.stein.direction(density, scores)
+            (grads,) = pullback(-direction.astype(density.dtype))
+            return loss, chi2, grads
+        (weight_scores,) = pullback(scores)
+        leaves, treedef = jax.tree.flatten(params)
+        score_leaves = jax.tree.leaves(weight_scores)
+        members = density.shape[0]
+        flat = jnp.concatenate([leaf.reshape(members, -1) for leaf in leaves], axis=1)
+        flat_scores = jnp.concatenate([leaf.reshape(members, -1) for leaf in score_leaves], axis=1)
+        direction = -self.stein.direction(flat, flat_scores)
+        sizes = np.cumsum([0] + [int(np.prod(leaf.shape[1:])) for leaf in leaves])
+        pieces = [direction[:, a:b].reshape(leaf.shape) for a, b, leaf in zip(sizes[:-1], sizes[1:], leaves)]
+        return loss, chi2, jax.tree.unflatten(treedef, pieces)
 
     @eqx.filter_jit
     def update(self, state: EngineState, problem: Problem, epochs: int):
@@ -200,8 +242,9 @@ class Engine:
         return state, np.concatenate(pieces) if pieces else np.zeros((0, state.chi2.shape[0]))
 
     def final_params(self, state: EngineState):
-        """Per member: the params that reached the target, else the best seen."""
-        return state.best_params
+        """Per member: the params that reached the target, else the best seen; SVGD particles
+        are a set, so for them the last state."""
+        return state.params if self.stein is not None else state.best_params
 
 
 def stack_members(make_model, keys: PRNGKeyArray):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from ..model import model_from_config, parameter_count
 from ._engine import Engine, Problem, make_optimizer, misfit_summary, stack_members
 from ._prior import GaussianPrior
+from ._sharding import gather_members, member_sharding, members_divide, replicate, shard_members
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class MemberFit:
 def train_members(operator, coordinates, data, std, model_settings, inference_settings, key,
                   members: int, data_per_member=None, anchor=None, prior: GaussianPrior | None = None,
                   offset=None, target_misfit: float | None = 1.0, progress: Callable | None = None,
-                  checkpoint=None) -> MemberFit:
+                  checkpoint=None, stein=None) -> MemberFit:
     """Train ``members`` INRs jointly on one engine.
 
     Parameters
@@ -83,10 +85,17 @@ def train_members(operator, coordinates, data, std, model_settings, inference_se
         Discrepancy-principle stop (chi^2/N against the member's own data), or None.
     progress
         ``progress(epochs_done, state)`` between chunks.
+    stein
+        A ``SteinKernel``: train the members as SVGD particles (no per-member stopping).
     checkpoint
         A :class:`gravuq.io.Checkpointer`: saves the state every few epochs and on Ctrl-C or
         SIGTERM, and with ``resume`` continues from its last save to the same result as an
         uninterrupted run.
+
+    With more than one device (``jax.devices()``) and a member count that divides evenly over
+    them, the members are split over the devices (``gravuq.inference._sharding``: params,
+    optimiser state and per-member data sharded along the member axis, the rest replicated);
+    otherwise all members train on one device (logged at INFO level).
     """
     data = np.asarray(data, np.float64)
     std = np.asarray(std, np.float64)
@@ -97,16 +106,26 @@ def train_members(operator, coordinates, data, std, model_settings, inference_se
         operator, coordinates, jnp.asarray(targets, jnp.float32), jnp.asarray(1.0 / std, jnp.float32),
         None if anchor is None else jnp.asarray(anchor, jnp.float32), prior,
         None if offset is None else jnp.asarray(offset, jnp.float32))
+    sharding = member_sharding() if members_divide(members) else None
+    if sharding is not None:
+        params = shard_members(params, sharding)
+        problem = Problem(**{name: (shard_members if name in ("data", "anchor", "offset") else replicate)(
+            getattr(problem, name), sharding) for name in problem.__dataclass_fields__})
     epochs = inference_settings.epochs
     engine = Engine(static, make_optimizer(inference_settings.learning_rate, inference_settings.schedule, epochs),
-                    target_misfit=target_misfit, patience=inference_settings.patience,
-                    chunk_epochs=min(25, epochs))
+                    target_misfit=target_misfit, patience=0 if stein is not None else inference_settings.patience,
+                    chunk_epochs=min(25, epochs), stein=stein)
     state = engine.init(params, jax.random.key(0), problem)
     added = 0.0 if offset is None else np.asarray(offset, np.float64)
-    initial = np.asarray(engine.densities(params, coordinates), np.float64) + added
+    initial = gather_members(engine.densities(params, coordinates)).astype(np.float64) + added
     history = None
     if checkpoint is not None and checkpoint.resume:
         state, history = checkpoint.restore(state)
+    if sharding is not None:
+        # Every field but the epoch and the key has a leading member axis.
+        state = eqx.tree_at(lambda s: (s.params, s.opt_state, s.best_params, s.best_loss, s.loss, s.chi2,
+                                       s.since_best, s.done, s.diverged, s.reached_target),
+                            state, replace_fn=lambda node: shard_members(node, sharding))
     try:
         state, history = engine.run(state, problem, epochs, progress, history,
                                     None if checkpoint is None else checkpoint.after_chunk)
@@ -115,15 +134,13 @@ def train_members(operator, coordinates, data, std, model_settings, inference_se
             checkpoint.save_latest()
         raise
     final = engine.final_params(state)
-    density = np.asarray(engine.densities(final, coordinates), np.float64) + added
-    diverged = np.asarray(state.diverged)
+    density = gather_members(engine.densities(final, coordinates)).astype(np.float64) + added
+    diverged = gather_members(state.diverged)
     keep = ~diverged
     predicted = np.asarray(operator.forward(jnp.asarray(density[keep], jnp.float64)), np.float64)
     chi2 = np.mean(((predicted - data) / std) ** 2, axis=1)
-    kept_params = jax.tree.map(lambda leaf: leaf[np.flatnonzero(keep)], final)
+    kept_params = final if keep.all() else jax.tree.map(lambda leaf: leaf[np.flatnonzero(keep)], final)
     one = jax.tree.map(lambda leaf: leaf[0], final)
-    import equinox as eqx
-
     count = parameter_count(eqx.combine(one, static))
     return MemberFit(density[keep], initial[keep], chi2, history, np.flatnonzero(diverged),
                      int(state.epoch), count, kept_params, static)
