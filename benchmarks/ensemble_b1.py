@@ -1,4 +1,5 @@
-"""B1 posteriors: deep ensembles (``rml``, ``prior_function``, ``init``) and the exact Gaussian reference.
+"""B1 posteriors: deep ensembles (``rml``, ``prior_function``, ``init``), the Bayesian last layer
+(NUTS and closed form), SVGD (function and weight kernels) and the exact Gaussian reference.
 
 For each method, 20 members/draws on the B1 dipping block: wall time (JIT compile included),
 ensemble-mean model RMSE (kg/m^3), chi^2/N of the mean model and the members' mean,
@@ -29,6 +30,11 @@ def main() -> None:
         ("ensemble rml (defaults)", "ensemble", {}, {"ensemble_mode": "rml"}),
         ("ensemble prior_function", "ensemble", {}, {"ensemble_mode": "prior_function"}),
         ("ensemble init", "ensemble", {}, {"ensemble_mode": "init"}),
+        ("last_layer, NUTS 2 x 500", "last_layer", {}, {"last_layer_solver": "nuts", "nuts_chains": 2,
+                                                       "nuts_warmup": 500, "nuts_samples": 500}),
+        ("last_layer, closed form", "last_layer", {}, {"last_layer_solver": "closed_form"}),
+        ("svgd, function kernel", "svgd", {}, {"svgd_kernel": "function"}),
+        ("svgd, weight kernel", "svgd", {}, {"svgd_kernel": "weight"}),
         ("gaussian (defaults: iid 50 kg/m^3 prior)", "gaussian", {}, {}),
         ("gaussian, 100 kg/m^3, 100 m correlation", "gaussian", {}, {"prior_std": 100.0,
                                                                      "prior_correlation_length": 100.0}),
@@ -46,7 +52,8 @@ def main() -> None:
                        ("mean RMSE", "model_rmse", ".1f"), ("chi^2/N mean model", "chi2_per_datum", ".2f"),
                        ("members' chi^2/N", "members_chi2_mean", ".2f"), ("coverage_90", "coverage_90", ".3f"),
                        ("coverage_90 block", "coverage_90_above_threshold", ".3f"), ("CRPS", "crps", ".1f"),
-                       ("exceedance AUC", "exceedance_auc", ".3f")]))
+                       ("exceedance AUC", "exceedance_auc", ".3f"), ("R-hat", "rhat_max", ".3f"),
+                       ("bulk ESS", "ess_bulk_min", ".0f")]))
 
 
 if __name__ == "__main__":

@@ -171,6 +171,26 @@ def demo(
     _guarded(action)
 
 
+@app.command()
+def compare(config: ConfigArgument, force: ForceOption = False, quiet: QuietOption = False) -> None:
+    """Run tikhonov, deterministic, ensemble (with [inference] ensemble_mode) and gaussian on the
+    same data and write into <output directory>/compare/: one folder per method with its usual
+    outputs, comparison.csv and comparison.md (chi2/N, RMS misfit in mGal, runtime in s and, with
+    [truth], model RMSE and CRPS in kg/m^3, 90 % coverage, exceedance AUC) and
+    comparison_sections.png (sections of each mean in kg/m^3 on one colour scale)."""
+    reporter = _Reporter(quiet)
+
+    def action():
+        from gravuq.compare import compare as run_compare
+
+        comparison = run_compare(_load(config), None if quiet else reporter.progress, reporter.log, force)
+        for row in comparison.rows:
+            reporter.log(f"{row['method']}: " + ", ".join(
+                f"{key} {row[key]:.4g}" for key in comparison.columns[2:] if row[key] is not None))
+
+    _guarded(action)
+
+
 from .products import register as _register_products  # noqa: E402  (predict, drill, export)
 
 _register_products(app)

@@ -34,9 +34,12 @@ __all__ = [
     "StationTable",
     "Survey",
     "fit_trend",
+    "read_station_table",
     "read_stations_csv",
     "read_survey",
     "read_ubc_obs",
+    "read_values",
+    "read_xyz",
     "sniff_format",
     "write_stations_csv",
     "write_ubc_obs",
@@ -326,7 +329,8 @@ def read_stations_csv(
     if all(_is_float(cell) for cell in header):
         raise InputError(
             f"{source}: line {header_line}: expected a header row naming the columns "
-            f"(such as x,y,z,gz,std), found numbers: {','.join(header)}"
+            f"(such as x,y,z,gz,std), found numbers: {','.join(header)} "
+            '(for a file without a header set [data] format = "xyz")'
         )
 
     roles = ["x", "y", "z"] + (["gz"] if need_gz else []) + (["std"] if need_std else [])
@@ -422,6 +426,170 @@ def write_stations_csv(
     lines = ["x,y,z,gz,std"]
     lines += [",".join(_format_float(value) for value in row) for row in zip(*columns)]
     write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Header-less files: xyz columns and one value per line
+# ---------------------------------------------------------------------------------------------
+
+_XYZ_FIELDS = ("x", "y", "z", "gz", "std")
+
+
+def _data_lines(path: Path, what: str) -> list[tuple[int, list[str]]]:
+    """``(line number, fields)`` of the lines that are not blank or ``#`` comments; fields are
+    split on commas when the line has one, else on whitespace."""
+    content = _read_text(path, what)
+    lines = []
+    for number, line in enumerate(content.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        fields = stripped.split(",") if "," in stripped else stripped.split()
+        lines.append((number, fields))
+    return lines
+
+
+def read_xyz(path: str | Path) -> StationTable:
+    """Read stations from a header-less column file (``[data] format = "xyz"``).
+
+    Each line holds the fields ``x y z`` (m, z elevation positive up), optionally followed by
+    ``gz`` and then ``std`` (in the file's units), separated by commas or whitespace; every line
+    has the same number of fields (3, 4 or 5). Blank lines and lines starting with ``#`` are
+    skipped.
+
+    Returns
+    -------
+    StationTable
+        The numbers as written; ``gz`` and ``std`` are None when the file has no such field.
+
+    Raises
+    ------
+    InputError
+        An empty file, a line with another number of fields (line and counts named), a
+        non-numeric, NaN or infinite field (line and field named), std <= 0 or a repeated station.
+    """
+    path = Path(path)
+    source = str(path)
+    rows = _data_lines(path, "a header-less station file (x, y, z[, gz[, std]] per line)")
+    if not rows:
+        raise InputError(f"{source}: empty file: expected one station per line, fields x, y, z[, gz[, std]]")
+    first_line, first_fields = rows[0]
+    width = len(first_fields)
+    if width not in (3, 4, 5):
+        raise InputError(f"{source}: line {first_line}: found {width} fields, expected 3 to 5 "
+                         "(x, y, z[, gz[, std]] in that order)")
+    values = np.empty((len(rows), width))
+    for i, (number, fields) in enumerate(rows):
+        if len(fields) != width:
+            raise InputError(f"{source}: line {number}: found {len(fields)} fields, expected {width} as on "
+                             f"line {first_line} ({', '.join(_XYZ_FIELDS[:width])})")
+        for k, cell in enumerate(fields):
+            values[i, k] = _parse_number(cell, f"{source}: line {number}, field {k + 1} ({_XYZ_FIELDS[k]})")
+    table = StationTable(
+        x=values[:, 0], y=values[:, 1], z=values[:, 2], gz=values[:, 3] if width > 3 else None,
+        std=values[:, 4] if width > 4 else None, line=np.array([number for number, _ in rows]), source=source,
+    )
+    return _check_table(table)
+
+
+def read_values(path: str | Path, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read a header-less file of one number per line (``[data] gz_path``, ``std_path``).
+
+    Parameters
+    ----------
+    path
+        The file. Blank lines and lines starting with ``#`` are skipped.
+    what
+        What the numbers are (``"gz"``, ``"std"``), for messages.
+
+    Returns
+    -------
+    values, lines
+        The numbers as written, shape ``(station,)``, and the 1-based line number of each.
+
+    Raises
+    ------
+    InputError
+        An empty file, a line with more than one field, or a non-numeric, NaN or infinite value
+        (file and line named).
+    """
+    path = Path(path)
+    source = str(path)
+    rows = _data_lines(path, f"a file of {what} values, one per line")
+    if not rows:
+        raise InputError(f"{source}: empty file: expected one {what} value per line")
+    values = np.empty(len(rows))
+    for i, (number, fields) in enumerate(rows):
+        if len(fields) != 1:
+            raise InputError(f"{source}: line {number}: found {len(fields)} fields, expected one {what} value "
+                             "per line")
+        values[i] = _parse_number(fields[0], f"{source}: line {number} ({what})")
+    return values, np.array([number for number, _ in rows])
+
+
+def _values_for(table: StationTable, path: Path, what: str) -> np.ndarray:
+    """The values of ``path``, checked to match ``table`` station for station."""
+    values, lines = read_values(path, what)
+    if values.size != table.x.size:
+        raise InputError(
+            f"{path}: {values.size} {what} values, but {table.source} has {table.x.size} stations: "
+            f"expected one {what} value per station, in the same order"
+        )
+    if what == "std":
+        bad = np.flatnonzero(~(values > 0))
+        if bad.size:
+            row = bad[0]
+            raise InputError(f"{path}: line {lines[row]}: std must be > 0, found {values[row]:g}")
+    return values
+
+
+def read_station_table(data: DataConfig, *, need_gz: bool = True) -> StationTable:
+    """The stations of ``[data]`` as written (file units), from ``path`` and, when given,
+    ``gz_path`` and ``std_path``.
+
+    ``path`` is read as ``data.format`` (``csv`` with a header, ``ubc``, or ``xyz`` header-less
+    columns); ``gz_path`` and ``std_path`` hold one value per line, matched to the stations of
+    ``path`` by order. A quantity given twice (a column and a file) is refused rather than one
+    of them silently ignored.
+
+    Parameters
+    ----------
+    data
+        The validated ``[data]`` section.
+    need_gz
+        Whether gz must be there (``gravuq forward`` only needs x, y, z).
+
+    Raises
+    ------
+    InputError
+        For any problem with a file (see :func:`read_stations_csv`, :func:`read_ubc_obs`,
+        :func:`read_xyz`, :func:`read_values`), a value file whose count differs from the
+        number of stations (both files and counts named), gz or std given twice, or no gz.
+    """
+    path = Path(data.path)
+    file_format = data.format or sniff_format(path)
+    if file_format == "ubc":
+        table = read_ubc_obs(path)
+    elif file_format == "xyz":
+        table = read_xyz(path)
+    else:
+        table = read_stations_csv(path, data.columns, need_gz=need_gz and data.gz_path is None, need_std=False)
+    for what, extra in (("gz", data.gz_path), ("std", data.std_path)):
+        if extra is None:
+            continue
+        if getattr(table, what) is not None:
+            where = f"column '{getattr(data.columns, what)}'" if file_format == "csv" else "field"
+            raise InputError(
+                f"{table.source}: has a {what} {where} and [data] {what}_path = {extra} gives {what} too: "
+                f"expected one of them (remove the {what}_path key or use a file without that column)"
+            )
+        table = table._replace(**{what: _values_for(table, Path(extra), what)})
+    if need_gz and table.gz is None:
+        raise InputError(
+            f"{table.source}: no gz: the file has only x, y, z and [data] gz_path is not set; expected gz as a "
+            "4th field or a gz_path file with one value per line"
+        )
+    return table
 
 
 # ---------------------------------------------------------------------------------------------
@@ -632,17 +800,20 @@ def station_std(data: DataConfig, file_std: np.ndarray | None, gz: np.ndarray) -
         floor = np.full_like(gz, data.std * to_mgal)
     else:
         floor = np.zeros_like(gz)
-    return floor + data.std_relative * np.abs(gz)
+    std = floor + data.std_relative * np.abs(gz)
+    return np.maximum(std, data.std_min * to_mgal) if data.std_min > 0 else std
 
 
 def read_survey(data: DataConfig) -> Survey:
     """Read the stations of ``[data]``, convert to mGal, set the std and remove the trend.
 
-    Steps: read the file (CSV, or UBC-GIF for ``format = "ubc"``); convert gz and std from
-    ``data.units`` to mGal; set each station's standard deviation to
+    Steps: read the file (CSV, UBC-GIF for ``format = "ubc"``, header-less columns for
+    ``"xyz"``, with gz and std from ``gz_path``, ``std_path`` when given; see
+    :func:`read_station_table`); convert gz and std from ``data.units`` to mGal; set each
+    station's standard deviation to
 
-        std = (std column if the file has one, else ``data.std``, else 0)
-              + ``data.std_relative`` * |gz|,
+        std = max((std column or std_path if given, else ``data.std``, else 0)
+                  + ``data.std_relative`` * |gz|,  ``data.std_min``),
 
     in mGal, with gz the anomaly as read (before detrending). The two terms add, as a floor
     plus a proportional error, which is conservative and the usual way instrument error and
@@ -666,16 +837,14 @@ def read_survey(data: DataConfig) -> Survey:
         For any problem with the file (see :func:`read_stations_csv`, :func:`read_ubc_obs`),
         no uncertainty at all, or a station whose total std is 0.
     """
-    path = Path(data.path)
-    file_format = data.format or sniff_format(path)
-    if file_format == "ubc":
-        table = read_ubc_obs(path)
-    else:
-        table = read_stations_csv(path, data.columns, need_gz=True, need_std=False)
+    file_format = data.format or sniff_format(Path(data.path))
+    table = read_station_table(data, need_gz=True)
     source = table.source
 
-    if table.std is None and data.std is None and data.std_relative == 0:
-        missing = "has no std field" if file_format == "ubc" else f"has no '{data.columns.std}' column"
+    if table.std is None and data.std is None and data.std_relative == 0 and data.std_min == 0:
+        missing = {"ubc": "has no std field", "xyz": "has no std field (5th)"}.get(
+            file_format, f"has no '{data.columns.std}' column")
+        missing += " and [data] std_path is not set"
         raise InputError(
             f"{source}: no uncertainties: the file {missing} and the config sets neither "
             "[data] std nor [data] std_relative; give one of them"

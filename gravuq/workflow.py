@@ -25,8 +25,7 @@ from .forward import MemoryEstimate, make_operator
 from .io import read_model
 from .mesh import TensorMesh, mesh_from_config
 from .model import Normaliser
-from .survey import (Survey, read_station_table, read_stations_csv, read_survey, read_ubc_obs, sniff_format,
-                     station_std, write_stations_csv)
+from .survey import Survey, read_station_table, read_survey, station_std, write_stations_csv
 
 Log = Callable[[str], None]
 
@@ -444,6 +443,7 @@ def write_outputs(setup: Setup, recovery: Recovery, directory: Path | None = Non
             plots.depth_slices(directory / "std_slices.png", mesh, summary.std, "std", f"{recovery.method}: posterior std")
             plots.depth_slices(directory / "exceedance_slices.png", mesh, summary.exceedance, "probability",
                                f"{recovery.method}: P(density > {config.output.threshold:g} kg/m$^3$)")
+            plots.drilling_map(directory / "drilling_map.png", mesh, summary.exceedance, config.output.threshold)
             if not np.all(np.isnan(summary.resolution)):
                 plots.resolution_depth(directory / "resolution_depth.png", mesh, summary.resolution)
         if recovery.history is not None and recovery.history.size:

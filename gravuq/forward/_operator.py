@@ -1,4 +1,5 @@
-"""Forward operators: dense sensitivity, matrix-free forward and adjoint, over a tensor mesh.
+"""Forward operators: dense sensitivity, matrix-free forward and adjoint, over a tensor mesh
+(the FFT operator for gridded stations lives in ``_fft.py`` and is chosen here by :func:`make_operator`).
 
 Conventions (SPEC section 1): station and mesh coordinates in metres (z elevation, positive
 up), density contrast in kg/m^3, gz in mGal (1 mGal = 1e-5 m/s^2), **positive downward**. The
@@ -275,16 +276,23 @@ def _matrix_free_forward_bwd(residuals, cotangent, perturbed, density, operator)
 # -- construction -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Bytes each operator needs for one survey and mesh."""
+    """Bytes each operator needs for one survey and mesh.
+
+    ``fft_bytes`` is None when the geometry does not allow the FFT operator (``fft_reason`` says
+    why; see :func:`gravuq.forward.station_lattice`).
+    """
 
     dense_bytes: int
     matrix_free_bytes: int
     limit_bytes: int
+    fft_bytes: int | None = None
+    fft_reason: str = ""
 
     def describe(self) -> str:
         gib = 1024.0**3
+        fft = "FFT not applicable" if self.fft_bytes is None else f"FFT {self.fft_bytes / gib:.3g} GiB"
         return (f"dense sensitivity {self.dense_bytes / gib:.3g} GiB, matrix-free working set "
-                f"{self.matrix_free_bytes / gib:.3g} GiB, limit {self.limit_bytes / gib:.3g} GiB")
+                f"{self.matrix_free_bytes / gib:.3g} GiB, {fft}, limit {self.limit_bytes / gib:.3g} GiB")
 
 
 def available_memory_bytes() -> int:
@@ -300,13 +308,17 @@ def available_memory_bytes() -> int:
 
 
 def estimate_memory(mesh: TensorMesh, n_stations: int, dtype="float32", chunk_size: int = 256,
-                    memory_limit_bytes: int | None = None) -> MemoryEstimate:
-    """Estimate the memory of the dense and matrix-free operators (bytes).
+                    memory_limit_bytes: int | None = None, stations=None) -> MemoryEstimate:
+    """Estimate the memory of the dense, matrix-free and FFT operators (bytes).
 
     The dense matrix needs ``n_stations x n_cells`` numbers of ``dtype`` plus one chunk of
-    float64 kernel work; the matrix-free one a chunk of rows (float64 node values, and the rows).
-    The default limit is 40 % of the memory available now, leaving room for training.
+    float64 kernel work; the matrix-free one a chunk of rows (float64 node values, and the rows);
+    the FFT one (only with ``stations``, ``(n, 3)`` in metres, on a grid at one height) the
+    kernel spectrum plus its float64 build. The default limit is 40 % of the memory available
+    now, leaving room for training.
     """
+    from ._fft import fft_memory_bytes, station_lattice  # _fft builds on this module's kernel pieces
+
     itemsize = np.dtype(dtype).itemsize
     nz, ny, nx = mesh.shape
     n_nodes = (nx + 1) * (ny + 1) * (nz + 1)
@@ -315,7 +327,14 @@ def estimate_memory(mesh: TensorMesh, n_stations: int, dtype="float32", chunk_si
     dense = n_stations * mesh.n_cells * itemsize + working
     if memory_limit_bytes is None:
         memory_limit_bytes = int(0.4 * available_memory_bytes())
-    return MemoryEstimate(int(dense), int(working), int(memory_limit_bytes))
+    fft_bytes, fft_reason = None, "no station coordinates given"
+    if stations is not None:
+        lattice = station_lattice(mesh, stations)
+        if isinstance(lattice, str):
+            fft_reason = lattice
+        else:
+            fft_bytes, fft_reason = fft_memory_bytes(mesh, lattice.shape, dtype), ""
+    return MemoryEstimate(int(dense), int(working), int(memory_limit_bytes), fft_bytes, fft_reason)
 
 
 def _default_chunk(mesh: TensorMesh, budget_bytes: float = 256e6) -> int:
@@ -356,17 +375,52 @@ def sensitivity_matrix(mesh: TensorMesh, stations, dtype="float32", chunk_size: 
 
 def make_operator(mesh: TensorMesh, stations, mode: str = "auto", dtype="float32",
                   chunk_size: int | None = None, memory_limit_bytes: int | None = None):
-    """Build the forward operator for a mesh and stations; ``mode`` is auto, dense or matrix_free.
+    """Build the forward operator for a mesh and stations.
 
-    ``auto`` takes the dense matrix when :func:`estimate_memory` says it fits under the limit,
-    else the matrix-free operator. A forced ``dense`` that does not fit is an :class:`InputError`
-    naming the estimate and the alternative. Returns ``(operator, estimate)``.
+    Parameters
+    ----------
+    mesh
+        The tensor mesh (metres, z up).
+    stations
+        ``(n, 3)`` station ``x, y, z`` in metres, z elevation positive up.
+    mode
+        ``"auto"``, ``"dense"``, ``"matrix_free"`` or ``"fft"``. ``auto`` takes the FFT operator
+        when the geometry allows it (stations on a grid of the cell widths at one height over a
+        horizontally uniform mesh: it is then both the smallest and the fastest), else the
+        dense matrix when :func:`estimate_memory` says it fits under the limit, else the
+        matrix-free operator. A forced ``dense`` that does not fit, or a forced ``fft`` on a
+        geometry that does not allow it, is an :class:`InputError` naming why and the
+        alternative.
+    dtype
+        Storage and product dtype (``"float32"`` or ``"float64"``); kernels run in float64.
+    chunk_size, memory_limit_bytes
+        Stations per chunk of rows; the memory limit (default 40 % of what is available).
+
+    Returns
+    -------
+    ``(operator, estimate)``: a :class:`DenseOperator`, :class:`MatrixFreeOperator` or
+    :class:`~gravuq.forward.FFTOperator` (gz in mGal per kg/m^3, positive down), and the
+    :class:`MemoryEstimate`.
     """
+    from ._fft import fft_operator, station_lattice  # _fft builds on this module's kernel pieces
+
     stations = np.asarray(stations, dtype=np.float64).reshape(-1, 3)
     chunk = chunk_size or _default_chunk(mesh)
-    estimate = estimate_memory(mesh, stations.shape[0], dtype, chunk, memory_limit_bytes)
+    estimate = estimate_memory(mesh, stations.shape[0], dtype, chunk, memory_limit_bytes, stations)
+    fft_fits = estimate.fft_bytes is not None and estimate.fft_bytes <= estimate.limit_bytes
     if mode == "auto":
-        mode = "dense" if estimate.dense_bytes <= estimate.limit_bytes else "matrix_free"
+        if fft_fits:
+            mode = "fft"
+        else:
+            mode = "dense" if estimate.dense_bytes <= estimate.limit_bytes else "matrix_free"
+    if mode == "fft":
+        if estimate.fft_bytes is None:
+            raise InputError(f"[forward] mode = 'fft' does not apply: {estimate.fft_reason}; "
+                             "use mode = 'dense', 'matrix_free' or 'auto'")
+        if not fft_fits:
+            raise InputError(f"[forward] mode = 'fft' does not fit in memory ({estimate.describe()}); "
+                             "use mode = 'matrix_free' or 'auto'")
+        return fft_operator(mesh, stations, dtype, station_lattice(mesh, stations)), estimate
     if mode == "dense":
         if estimate.dense_bytes > estimate.limit_bytes:
             raise InputError(f"[forward] mode = 'dense' does not fit in memory ({estimate.describe()}); "
@@ -377,4 +431,4 @@ def make_operator(mesh: TensorMesh, stations, mode: str = "auto", dtype="float32
         chunks, valid = _chunked_indices(stations.shape[0], chunk)
         operator = MatrixFreeOperator(rows, chunks, valid, stations.shape[0], mesh.n_cells, np.dtype(dtype))
         return operator, estimate
-    raise InputError(f"[forward] mode: expected 'auto', 'dense' or 'matrix_free', found '{mode}'")
+    raise InputError(f"[forward] mode: expected 'auto', 'dense', 'matrix_free' or 'fft', found '{mode}'")
