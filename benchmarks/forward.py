@@ -34,24 +34,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import gravuq
+from _common import best_time  # noqa: E402  (benchmarks/ is the script folder)
 from gravuq.forward import make_operator, sensitivity_matrix
 from gravuq.mesh import TensorMesh
 from gravuq.synthetic import b1_mesh, dipping_block_density
 
 REPEATS = 3
-
-
-def best_time(function, repeats: int = REPEATS):
-    """``(first-call seconds, best of repeats seconds, last result)``; results are made ready."""
-    start = time.perf_counter()
-    result = jax.block_until_ready(function())
-    first = time.perf_counter() - start
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = jax.block_until_ready(function())
-        best = min(best, time.perf_counter() - start)
-    return first, best, result
 
 
 def grid_stations(mesh: TensorMesh, elevation: float) -> np.ndarray:

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import gravuq
+from _common import best_time  # noqa: E402  (benchmarks/ is the script folder)
 from gravuq.config import InferenceConfig, ModelConfig
 from gravuq.forward import make_operator
 from gravuq.inference import train_members
@@ -43,19 +44,6 @@ from gravuq.model import Normaliser
 REPEATS = 3
 SHAPE = (100, 100, 100)
 CELL = 50.0
-
-
-def best_time(function, repeats: int = REPEATS):
-    """``(first-call seconds, best of repeats seconds, last result)``; results are made ready."""
-    start = time.perf_counter()
-    result = jax.block_until_ready(function())
-    first = time.perf_counter() - start
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = jax.block_until_ready(function())
-        best = min(best, time.perf_counter() - start)
-    return first, best, result
 
 
 def peak_rss_gb() -> float:

@@ -41,7 +41,7 @@ import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
 from ..mesh import TensorMesh
-from ._operator import SENSITIVITY_SCALE, _corner_sum
+from ._operator import SENSITIVITY_SCALE, _corner_sum, linear_map
 from ._prism import node_potential_gz
 
 #: Horizontal cell widths count as one width when they agree to this fraction.
@@ -223,19 +223,7 @@ def _fft_adjoint(residual, operator: FFTOperator):
     return cells.reshape(*batch, operator.n_cells)
 
 
-@eqx.filter_custom_vjp
-def _fft_forward(density, operator):
-    return _forward_impl(density, operator)
-
-
-@_fft_forward.def_fwd
-def _fft_forward_fwd(perturbed, density, operator):
-    return _forward_impl(density, operator), None
-
-
-@_fft_forward.def_bwd
-def _fft_forward_bwd(residuals, cotangent, perturbed, density, operator):
-    return _fft_adjoint(cotangent, operator).astype(density.dtype)
+_fft_forward = linear_map(_forward_impl, _fft_adjoint)
 
 
 def fft_operator(mesh: TensorMesh, stations, dtype="float32", lattice: StationLattice | None = None) -> FFTOperator:

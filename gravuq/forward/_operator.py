@@ -258,19 +258,29 @@ def _matrix_free_adjoint(residual, operator: MatrixFreeOperator):
     return total.reshape(*batch, operator.n_cells)
 
 
-@eqx.filter_custom_vjp
-def _matrix_free_forward(density, operator):
-    return _forward_impl(density, operator)
+def linear_map(apply, transpose):
+    """``f(density, operator) = apply(density, operator)`` whose gradient is ``transpose``.
+
+    The operators are linear in density, so reverse mode needs only their adjoint: a custom VJP
+    keeps autodiff from storing the rows (or spectra) built inside ``apply``.
+    """
+
+    @eqx.filter_custom_vjp
+    def function(density, operator):
+        return apply(density, operator)
+
+    @function.def_fwd
+    def forward(perturbed, density, operator):
+        return apply(density, operator), None
+
+    @function.def_bwd
+    def backward(residuals, cotangent, perturbed, density, operator):
+        return transpose(cotangent, operator).astype(density.dtype)
+
+    return function
 
 
-@_matrix_free_forward.def_fwd
-def _matrix_free_forward_fwd(perturbed, density, operator):
-    return _forward_impl(density, operator), None
-
-
-@_matrix_free_forward.def_bwd
-def _matrix_free_forward_bwd(residuals, cotangent, perturbed, density, operator):
-    return _matrix_free_adjoint(cotangent, operator).astype(density.dtype)
+_matrix_free_forward = linear_map(_forward_impl, _matrix_free_adjoint)
 
 
 # -- construction -----------------------------------------------------------------------------
