@@ -127,6 +127,9 @@ def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...],
                             ("chi2_per_datum", "rms_mgal", "model_rmse", "coverage_90", "crps", "exceedance_auc", "runtime_s")
                             if key in metrics)
         reporter.log(f"{recovery.method}: {summary}")
+        for record in metrics.get("diverged_members", []):
+            typer.echo(f"gravuq: warning: member {record['member']} diverged at epoch {record['epoch']} "
+                       f"({record['cause']}) and was left out of the posterior", err=True)
 
     _guarded(action)
 

@@ -566,6 +566,8 @@ class InferenceConfig(_Section):
     members: int = setting(20, integer(1), "ensemble members / SVGD particles")
     epochs: int = setting(500, integer(1), "training epochs")
     learning_rate: float = setting(1e-2, number(0, exclusive=True), "Adam learning rate")
+    gradient_clip: float = setting(0.0, number(0),
+                                   "clip each member's gradient to this global norm before Adam; 0 = off")
     schedule: str = setting("constant", choice("constant", "cosine", "exponential"),
                             "learning-rate schedule")
     # jax.random.key takes a 32-bit seed; larger ones would fail deep inside JAX.

@@ -295,7 +295,7 @@ def run_ensemble(setup: Setup, progress=None, checkpoint=None) -> Recovery:
         raise RuntimeError("every ensemble member diverged (non-finite loss); lower [inference] learning_rate")
     summary = summarise_draws(fit.density, config.output.threshold, prior_variance)
     extra = {"ensemble_mode": inference.ensemble_mode, "epochs": fit.epochs, "parameter_count": fit.parameter_count,
-             "diverged_members": [int(i) for i in fit.diverged], "encoding": config.model.encoding}
+             "diverged_members": fit.diverged, "encoding": config.model.encoding}
     return _finish(setup, "ensemble", fit.density, summary, time.perf_counter() - start, extra, fit.history)
 
 
@@ -331,7 +331,7 @@ def run_svgd(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     prior_variance = fit.initial_density.var(axis=0, ddof=1) if fit.initial_density.shape[0] > 1 else None
     summary = summarise_draws(fit.density, config.output.threshold, prior_variance)
     extra = {"svgd_kernel": inference.svgd_kernel, "epochs": fit.epochs, "parameter_count": fit.parameter_count,
-             "diverged_members": [int(i) for i in fit.diverged], "encoding": config.model.encoding}
+             "diverged_members": fit.diverged, "encoding": config.model.encoding}
     return _finish(setup, "svgd", fit.density, summary, time.perf_counter() - start, extra, fit.history)
 
 

@@ -483,3 +483,13 @@ def test_b1_stations_and_field(b1):
     # The field is G @ density for the stated model.
     matrix = np.asarray(sensitivity_matrix(b1.mesh, b1.stations, dtype="float64"))
     np.testing.assert_allclose(b1.gz_true, matrix @ b1.density.ravel(), rtol=1e-12)
+
+
+def test_a_sensitivity_that_overflows_its_dtype_is_refused():
+    """Cells 1e25 m wide give values far beyond float32's range: a clear InputError, not inf."""
+    from gravuq.errors import InputError
+    from gravuq.forward import sensitivity_matrix
+
+    mesh = TensorMesh.uniform((0.0, 0.0, -3e25), (1e25, 1e25, 1e25), (2, 2, 3))
+    with pytest.raises(InputError, match="not finite"):
+        sensitivity_matrix(mesh, np.array([[1e25, 1e25, 10.0]]), dtype="float16")

@@ -128,6 +128,9 @@ def test_engine_stops_diverging_members_and_keeps_the_rest(small):
     engine = Engine(static, make_optimizer(1.0), target_misfit=None, chunk_epochs=20)
     state, _ = engine.run(engine.init(params, jax.random.key(0), problem), problem, 40)
     assert np.asarray(state.diverged).tolist() == [False, True, False]
+    from gravuq.inference._engine import divergence_report
+
+    assert divergence_report(state) == [{"member": 1, "epoch": 0, "cause": "non-finite loss"}]
     final = np.asarray(engine.densities(engine.final_params(state), None))
     assert np.all(np.isfinite(final[[0, 2]]))
 

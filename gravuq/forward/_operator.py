@@ -380,7 +380,13 @@ def sensitivity_matrix(mesh: TensorMesh, stations, dtype="float32", chunk_size: 
     stations = np.asarray(stations, dtype=np.float64).reshape(-1, 3)
     rows = _make_rows(mesh, stations, way)
     chunks, _ = _chunked_indices(stations.shape[0], chunk_size or _default_chunk(mesh))
-    return _dense_matrix(rows, chunks, stations.shape[0], jnp.dtype(dtype))
+    matrix = _dense_matrix(rows, chunks, stations.shape[0], jnp.dtype(dtype))
+    # A guard for extreme geometry (or a dtype too narrow for it): never train on inf or NaN.
+    if not bool(jnp.all(jnp.isfinite(matrix))):
+        bad = int(np.flatnonzero(~np.all(np.isfinite(np.asarray(matrix)), axis=1))[0])
+        raise InputError(f"the sensitivity of station {bad} (x, y, z = {stations[bad].tolist()} m) is not finite "
+                         f"in {jnp.dtype(dtype).name}: check the station and mesh coordinates and units")
+    return matrix
 
 
 def make_operator(mesh: TensorMesh, stations, mode: str = "auto", dtype="float32",

@@ -68,6 +68,8 @@ class EngineState(eqx.Module):
     reached_target: Bool[Array, " member"]
     epoch: Int[Array, ""]
     key: Array
+    divergence_cause: Int[Array, " member"]
+    divergence_epoch: Int[Array, " member"]
 
 
 def _select(mask, new, old):
@@ -143,8 +145,9 @@ class Engine:
         members = loss.shape[0]
         false = jnp.zeros(members, bool)
         # Raw key data rather than a typed key, so the state serialises as plain arrays.
-        return EngineState(params, opt_state, params, loss, loss, chi2, jnp.zeros(members, jnp.int32),
-                           false, false, false, jnp.asarray(0), jax.random.key_data(key))
+        none = jnp.zeros(members, jnp.int32)
+        return EngineState(params, opt_state, params, loss, loss, chi2, none, false, false, false,
+                           jnp.asarray(0), jax.random.key_data(key), none, none - 1)
 
     def _epoch(self, state: EngineState, problem: Problem) -> EngineState:
         def total(params):
@@ -156,10 +159,15 @@ class Engine:
         else:
             loss, chi2, grads = self._stein_gradients(state.params, problem)
         # loss/chi2 belong to the current params: decide stopping before stepping.
-        finite = jnp.isfinite(loss) & jax.tree.reduce(
+        finite_gradient = jax.tree.reduce(
             jnp.logical_and, jax.tree.map(lambda g: jnp.all(jnp.isfinite(g).reshape(g.shape[0], -1), axis=1), grads))
+        finite = jnp.isfinite(loss) & finite_gradient
         exploded = loss > self.divergence_factor * jnp.maximum(state.best_loss, 1.0)
-        diverged = state.diverged | (~state.done & (~finite | exploded))
+        newly_diverged = ~state.done & (~finite | exploded)
+        diverged = state.diverged | newly_diverged
+        cause = jnp.where(~jnp.isfinite(loss), 1, jnp.where(~finite_gradient, 2, 3))
+        divergence_cause = jnp.where(newly_diverged, cause, state.divergence_cause)
+        divergence_epoch = jnp.where(newly_diverged, state.epoch, state.divergence_epoch)
         reached = jnp.zeros_like(state.done) if self.target_misfit is None else (chi2 <= self.target_misfit)
         reached = state.reached_target | (~state.done & finite & reached)
         improved = finite & (loss < state.best_loss) & ~state.done
@@ -179,7 +187,8 @@ class Engine:
         # Members stopped earlier keep the loss they stopped with.
         return EngineState(params, opt_state, best_params, best_loss,
                            jnp.where(state.done, state.loss, loss), jnp.where(state.done, state.chi2, chi2),
-                           since_best, done, diverged, reached, state.epoch + 1, state.key)
+                           since_best, done, diverged, reached, state.epoch + 1, state.key, divergence_cause,
+                           divergence_epoch)
 
     def _stein_gradients(self, params, problem: Problem):
         """Minus the SVGD direction, as a gradient for the optimiser (see :class:`SteinKernel`)."""
@@ -264,6 +273,18 @@ def make_optimizer(learning_rate: float, schedule: str = "constant", epochs: int
         rate = learning_rate
     steps = [optax.clip_by_global_norm(clip_norm)] if clip_norm else []
     return optax.chain(*steps, optax.adam(rate))
+
+
+#: Why a member was stopped as diverged (``EngineState.divergence_cause``).
+DIVERGENCE_CAUSES = {1: "non-finite loss", 2: "non-finite gradient", 3: "loss exploded (over 1e6 times its best)"}
+
+
+def divergence_report(state: EngineState) -> list[dict]:
+    """One record per diverged member: its index, the epoch it was stopped at, and why."""
+    diverged = np.flatnonzero(np.asarray(state.diverged))
+    causes, epochs = np.asarray(state.divergence_cause), np.asarray(state.divergence_epoch)
+    return [{"member": int(i), "epoch": int(epochs[i]), "cause": DIVERGENCE_CAUSES.get(int(causes[i]), "unknown")}
+            for i in diverged]
 
 
 def misfit_summary(state: EngineState) -> str:

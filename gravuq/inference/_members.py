@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model import model_from_config, parameter_count
-from ._engine import Engine, Problem, make_optimizer, misfit_summary, stack_members
+from ._engine import Engine, Problem, divergence_report, make_optimizer, misfit_summary, stack_members
 from ._prior import GaussianPrior
 from ._sharding import gather_members, member_sharding, members_divide, replicate, shard_members
 
@@ -35,7 +35,8 @@ class MemberFit:
     history
         ``(epochs, all members)`` chi^2/N against each member's own data, per epoch.
     diverged
-        Indices (into the original member list) of members stopped as diverged.
+        One record per member stopped as diverged: ``member`` (index into the original list),
+        ``epoch`` and ``cause``.
     epochs
         Epochs run.
     parameter_count
@@ -112,7 +113,8 @@ def train_members(operator, coordinates, data, std, model_settings, inference_se
         problem = Problem(**{name: (shard_members if name in ("data", "anchor", "offset") else replicate)(
             getattr(problem, name), sharding) for name in problem.__dataclass_fields__})
     epochs = inference_settings.epochs
-    engine = Engine(static, make_optimizer(inference_settings.learning_rate, inference_settings.schedule, epochs),
+    clip = inference_settings.gradient_clip or None
+    engine = Engine(static, make_optimizer(inference_settings.learning_rate, inference_settings.schedule, epochs, clip),
                     target_misfit=target_misfit, patience=0 if stein is not None else inference_settings.patience,
                     chunk_epochs=min(25, epochs), stein=stein)
     state = engine.init(params, jax.random.key(0), problem)
@@ -142,7 +144,7 @@ def train_members(operator, coordinates, data, std, model_settings, inference_se
     kept_params = final if keep.all() else jax.tree.map(lambda leaf: leaf[np.flatnonzero(keep)], final)
     one = jax.tree.map(lambda leaf: leaf[0], final)
     count = parameter_count(eqx.combine(one, static))
-    return MemberFit(density[keep], initial[keep], chi2, history, np.flatnonzero(diverged),
+    return MemberFit(density[keep], initial[keep], chi2, history, divergence_report(state),
                      int(state.epoch), count, kept_params, static)
 
 
