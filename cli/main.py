@@ -156,7 +156,7 @@ def ensemble(config: ConfigArgument, resume: ResumeOption = False, force: ForceO
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Argument(help="Folder to write the example into (created).")] = Path("gravuq-demo"),
-    members: Annotated[int, typer.Option(min=2, help="Ensemble members ([inference] members).")] = 20,
+    members: Annotated[int, typer.Option(min=2, help="Ensemble members ([inference] members); 10 keeps the demo near a minute on 2 cores, B1 benchmarks use 20.")] = 10,
     quiet: QuietOption = False,
 ) -> None:
     """Write the built-in B1 dipping-block example (stations.csv with gz in mGal, truth.nc in
