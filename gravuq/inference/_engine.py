@@ -109,6 +109,7 @@ class Engine:
     divergence_factor: float = 1e6
     stein: SteinKernel | None = None
 
+    @eqx.filter_jit
     def densities(self, params, coordinates) -> Float[Array, "member cell"]:
         """All members' density contrasts (kg/m^3) at the cells."""
         def one(member_params):
@@ -138,6 +139,7 @@ class Engine:
             loss = loss + jnp.sum(white**2, axis=-1) / n_data
         return loss, chi2
 
+    @eqx.filter_jit
     def init(self, params, key: PRNGKeyArray, problem: Problem) -> EngineState:
         """A fresh state for members ``params`` (leading member axis)."""
         opt_state = jax.vmap(self.optimizer.init)(params)
