@@ -149,7 +149,7 @@ class Engine:
         # Raw key data rather than a typed key, so the state serialises as plain arrays.
         none = jnp.zeros(members, jnp.int32)
         return EngineState(params, opt_state, params, loss, loss, chi2, none, false, false, false,
-                           jnp.asarray(0), jax.random.key_data(key), none, none - 1)
+                           jnp.asarray(0, jnp.int32), jax.random.key_data(key), none, none - 1)
 
     def _epoch(self, state: EngineState, problem: Problem) -> EngineState:
         def total(params):
@@ -169,7 +169,8 @@ class Engine:
         diverged = state.diverged | newly_diverged
         cause = jnp.where(~jnp.isfinite(loss), 1, jnp.where(~finite_gradient, 2, 3))
         divergence_cause = jnp.where(newly_diverged, cause, state.divergence_cause)
-        divergence_epoch = jnp.where(newly_diverged, state.epoch, state.divergence_epoch)
+        # Explicit dtype: a state restored from a checkpoint has no weak types to fall back on.
+        divergence_epoch = jnp.where(newly_diverged, state.epoch.astype(jnp.int32), state.divergence_epoch)
         reached = jnp.zeros_like(state.done) if self.target_misfit is None else (chi2 <= self.target_misfit)
         reached = state.reached_target | (~state.done & finite & reached)
         improved = finite & (loss < state.best_loss) & ~state.done
