@@ -21,7 +21,7 @@ import numpy as np
 from .config import Config
 from .constants import GRAVITY_UNITS_TO_MGAL
 from .errors import InputError
-from .forward import MemoryEstimate, make_operator
+from .forward import MemoryEstimate, estimate_memory, make_operator
 from .io import read_model
 from .mesh import TensorMesh, mesh_from_config
 from .model import Normaliser
@@ -108,8 +108,12 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
     mesh = mesh_from_config(config.mesh)
     _warn_outside(mesh, stations, table.source, log)
     truth = read_truth(config, mesh)
-    operator, _ = make_operator(mesh, stations, "matrix_free" if config.forward.mode == "matrix_free" else "auto",
-                                "float64", config.forward.chunk_size)
+    # Synthetic data are made with the exact float64 rows (dense, or matrix-free when asked or
+    # when dense does not fit), never the FFT path: the file must not change with the choice.
+    estimate = estimate_memory(mesh, len(stations), "float64", config.forward.chunk_size)
+    dense_fits = estimate.dense_bytes <= estimate.limit_bytes
+    mode = "dense" if config.forward.mode != "matrix_free" and dense_fits else "matrix_free"
+    operator, _ = make_operator(mesh, stations, mode, "float64", config.forward.chunk_size)
     gz = np.asarray(operator.forward(jnp.asarray(truth.ravel(), jnp.float64)))
     to_mgal = GRAVITY_UNITS_TO_MGAL[data.units]
     std = station_std(data, table.std, gz)
