@@ -9,6 +9,7 @@ Conventions (SPEC section 1): metres with z up; density contrast kg/m^3; gz mGal
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -226,21 +227,68 @@ def run_tikhonov(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     return _finish(setup, "tikhonov", result.density[None, :], summary, time.perf_counter() - start, extra)
 
 
+def _dense_float64_fits(setup: Setup) -> tuple[bool, float, float]:
+    """Whether the dense float64 sensitivity and its station system fit in 40 % of the available
+    memory: (fits, bytes needed, bytes allowed)."""
+    from .forward._operator import available_memory_bytes
+
+    n_stations, n_cells = setup.survey.gz.size, setup.mesh.n_cells
+    needed = 8.0 * (3 * n_stations * n_cells + 2 * n_stations**2)
+    limit = 0.4 * available_memory_bytes()
+    return needed <= limit, needed, limit
+
+
+def _prior(setup: Setup, log: Log = _quiet):
+    """The Gaussian prior of ``[inference]`` and a description of it for metrics.json.
+
+    ``prior_scale = "hierarchical"`` learns per-cell scales from the data
+    (``inference._hierarchical``); ``"auto"`` does so when the dense float64 sensitivity and its
+    station system fit in 40 % of the available memory, else keeps ``prior_std`` everywhere.
+    """
+    from .forward import sensitivity_matrix
+    from .inference._hierarchical import hierarchical_prior
+    from .inference._prior import prior_from_config
+
+    config = setup.config
+    inference = config.inference
+    mode = inference.prior_scale
+    note = "fixed"
+    if mode != "fixed":
+        fits, needed, limit = _dense_float64_fits(setup)
+        if fits:
+            matrix = sensitivity_matrix(setup.mesh, _stations(setup.survey), dtype="float64")
+            prior, report = hierarchical_prior(matrix, setup.survey.gz, setup.survey.std, setup.mesh,
+                                               inference.prior_std, inference.prior_correlation_length,
+                                               inference.depth_weighting, inference.prior_scale_smoothing)
+            log(f"hierarchical prior: start {report.start_std:.3g} kg/m^3, {report.steps} EM steps, "
+                f"std {report.std_min:.3g}..{report.std_max:.3g} kg/m^3, log evidence "
+                f"{report.log_evidence:.1f} (constant {inference.prior_std:g}: {report.log_evidence_constant:.1f})")
+            return prior, report.as_dict()
+        gib = 1024.0**3
+        if mode == "hierarchical":
+            raise InputError(f"{config.path}: [inference] prior_scale = 'hierarchical' needs the dense float64 "
+                             f"sensitivity ({needed / gib:.3g} GiB, more than the {limit / gib:.3g} GiB available); "
+                             "use prior_scale = 'fixed' or 'auto'")
+        note = f"fixed (auto: the hierarchical prior needs {needed / gib:.3g} GiB, {limit / gib:.3g} GiB available)"
+        log(f"prior: {note}")
+    return prior_from_config(setup.mesh, inference), {"prior_scale": note}
+
+
 def run_gaussian(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     """The exact linear-Gaussian posterior (prior from ``[inference]``), ``members`` draws."""
     from .forward import sensitivity_matrix
-    from .inference._prior import prior_from_config
     from .inference.gaussian import gaussian_posterior
     from .posterior import summarise_gaussian
 
     config = setup.config
     start = time.perf_counter()
     matrix = sensitivity_matrix(setup.mesh, _stations(setup.survey), dtype="float64")
-    prior = prior_from_config(setup.mesh, config.inference)
+    prior, prior_info = _prior(setup)
     posterior = gaussian_posterior(matrix, setup.survey.gz, setup.survey.std, prior,
                                    jax.random.key(config.inference.seed), config.inference.members)
     summary = summarise_gaussian(posterior.mean, posterior.variance, posterior.prior_variance, config.output.threshold)
-    return _finish(setup, "gaussian", posterior.draws, summary, time.perf_counter() - start, {}, gaussian=True)
+    return _finish(setup, "gaussian", posterior.draws, summary, time.perf_counter() - start, {"prior": prior_info},
+                   gaussian=True)
 
 
 def run_ensemble(setup: Setup, progress=None, checkpoint=None) -> Recovery:
@@ -260,7 +308,6 @@ def run_ensemble(setup: Setup, progress=None, checkpoint=None) -> Recovery:
       seed paper's ensemble, kept for comparison; it is known to under-cover).
     """
     from .inference._members import train_members
-    from .inference._prior import prior_from_config
     from .posterior import summarise_draws
     from .synthetic import gaussian_noise
 
@@ -272,20 +319,34 @@ def run_ensemble(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     init_key, anchor_key, noise_key = jax.random.split(key, 3)
     survey = setup.survey
     update, bar = _epoch_progress(progress, inference.epochs, f"ensemble ({inference.ensemble_mode}, {members} members)")
+    prior_info, scale, model = None, None, config.model
+    if inference.ensemble_mode in ("rml", "prior_function"):
+        prior, prior_info = _prior(setup)
+        # Whitened parametrisation: the network outputs the departure from the anchor in units
+        # of the prior's standard deviation, so cells whose prior scales differ a hundredfold
+        # train alike. The anchors are unbounded Gaussian draws, so no bounded head either.
+        scale = np.asarray(prior.std).ravel()
+        model = dataclasses.replace(config.model, head="linear", bounds=(-1.0, 1.0))
     if inference.ensemble_mode == "rml":
-        prior = prior_from_config(setup.mesh, inference)
         anchors = np.asarray(prior.sample(anchor_key, members))
         perturbed = survey.gz[None, :] + np.stack([gaussian_noise(k, survey.std) for k in jax.random.split(noise_key, members)])
-        fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
+        warm = None
+        if _dense_float64_fits(setup)[0]:
+            from .forward import sensitivity_matrix
+            from .inference.gaussian import rml_solutions
+
+            matrix = sensitivity_matrix(setup.mesh, _stations(setup.survey), dtype="float64")
+            warm = rml_solutions(matrix, survey.std, prior, anchors, perturbed)
+        fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, model, inference,
                             init_key, members, data_per_member=perturbed, anchor=anchors, prior=prior,
-                            offset=anchors, target_misfit=None, progress=update, checkpoint=checkpoint)
+                            offset=anchors, scale=scale, target_misfit=None, progress=update, checkpoint=checkpoint,
+                            warm_start=warm)
         prior_variance = np.asarray(prior.variance())
     elif inference.ensemble_mode == "prior_function":
-        prior = prior_from_config(setup.mesh, inference)
         anchors = np.asarray(prior.sample(anchor_key, members))
         perturbed = survey.gz[None, :] + np.stack([gaussian_noise(k, survey.std) for k in jax.random.split(noise_key, members)])
-        fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
-                            init_key, members, data_per_member=perturbed, offset=anchors,
+        fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, model, inference,
+                            init_key, members, data_per_member=perturbed, offset=anchors, scale=scale,
                             target_misfit=inference.target_misfit, progress=update, checkpoint=checkpoint)
         prior_variance = np.asarray(prior.variance())
     else:
@@ -300,6 +361,8 @@ def run_ensemble(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     summary = summarise_draws(fit.density, config.output.threshold, prior_variance)
     extra = {"ensemble_mode": inference.ensemble_mode, "epochs": fit.epochs, "parameter_count": fit.parameter_count,
              "diverged_members": fit.diverged, "encoding": config.model.encoding}
+    if prior_info is not None:
+        extra["prior"] = prior_info
     return _finish(setup, "ensemble", fit.density, summary, time.perf_counter() - start, extra, fit.history)
 
 
@@ -312,7 +375,6 @@ def run_svgd(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     (``svgd_kernel = "function"``) or the weights (``"weight"``).
     """
     from .inference._members import train_members
-    from .inference._prior import prior_from_config
     from .inference._stein import SteinKernel
     from .posterior import summarise_draws
 
@@ -320,7 +382,7 @@ def run_svgd(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     inference = config.inference
     members = inference.members
     start = time.perf_counter()
-    prior = prior_from_config(setup.mesh, inference)
+    prior, prior_info = _prior(setup)
     survey = setup.survey
     update, bar = _epoch_progress(progress, inference.epochs, f"SVGD ({inference.svgd_kernel} kernel, {members} particles)")
     fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
@@ -335,7 +397,7 @@ def run_svgd(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     prior_variance = fit.initial_density.var(axis=0, ddof=1) if fit.initial_density.shape[0] > 1 else None
     summary = summarise_draws(fit.density, config.output.threshold, prior_variance)
     extra = {"svgd_kernel": inference.svgd_kernel, "epochs": fit.epochs, "parameter_count": fit.parameter_count,
-             "diverged_members": fit.diverged, "encoding": config.model.encoding}
+             "diverged_members": fit.diverged, "encoding": config.model.encoding, "prior": prior_info}
     return _finish(setup, "svgd", fit.density, summary, time.perf_counter() - start, extra, fit.history)
 
 

@@ -41,7 +41,8 @@ class Problem(eqx.Module):
     ``coordinates`` are normalised cell centres (float32, ``(cells, 3)``); ``data`` is
     ``(members, stations)`` mGal; ``inverse_std`` 1/sigma per station (1/mGal); ``anchor``
     ``(members, cells)`` kg/m^3 or None; ``prior`` the Gaussian prior whose ``whiten`` gives the
-    anchor penalty.
+    anchor penalty; ``offset`` ``(members, cells)`` kg/m^3 fixed fields and ``scale`` ``(cells,)``
+    kg/m^3 per unit of network output: a member's density is ``offset + scale * network``.
     """
 
     operator: eqx.Module
@@ -51,6 +52,7 @@ class Problem(eqx.Module):
     anchor: Float[Array, "member cell"] | None = None
     prior: GaussianPrior | None = None
     offset: Float[Array, "member cell"] | None = None
+    scale: Float[Array, " cell"] | None = None
 
 
 class EngineState(eqx.Module):
@@ -119,6 +121,8 @@ class Engine:
     def fields(self, params, problem: Problem) -> Float[Array, "member cell"]:
         """All members' density (kg/m^3) at the cells, fixed offsets included."""
         density = self.densities(params, problem.coordinates)
+        if problem.scale is not None:
+            density = density * problem.scale.astype(density.dtype)
         if problem.offset is not None:
             density = density + problem.offset.astype(density.dtype)
         return density

@@ -41,17 +41,35 @@ class GaussianPosterior:
     prior_draws: np.ndarray
 
 
+def _factor(matrix, std, prior: GaussianPrior):
+    gc = prior.covariance_apply(matrix)  # rows of G C, (stations, cells)
+    return gc, jnp.linalg.cholesky(gc @ matrix.T + jnp.diag(std**2))
+
+
 @jax.jit
 def _posterior(matrix, data, std, prior: GaussianPrior, prior_draws, noise):
-    gc = prior.covariance_apply(matrix)  # rows of G C, (stations, cells)
-    system = gc @ matrix.T + jnp.diag(std**2)
-    factor = jnp.linalg.cholesky(system)
+    gc, factor = _factor(matrix, std, prior)
     mean = gc.T @ jsl.cho_solve((factor, True), data)
     reduction = jsl.solve_triangular(factor, gc, lower=True)
     variance = prior.variance() - jnp.sum(reduction**2, axis=0)
     innovations = data[None, :] + noise - prior_draws @ matrix.T
     draws = prior_draws + jsl.cho_solve((factor, True), innovations.T).T @ gc
     return mean, jnp.maximum(variance, 0.0), draws
+
+
+@jax.jit
+def _rml(matrix, std, prior: GaussianPrior, anchors, targets):
+    gc, factor = _factor(matrix, std, prior)
+    innovations = targets - anchors @ matrix.T
+    return anchors + jsl.cho_solve((factor, True), innovations.T).T @ gc
+
+
+def rml_solutions(matrix, std, prior: GaussianPrior, anchors, targets) -> np.ndarray:
+    """The exact randomised-MAP solutions ``argmin |(G m - d_k) / std|^2 + |C^(-1/2) (m - a_k)|^2``
+    for anchors ``a_k`` ``(members, cells)`` kg/m^3 and data ``d_k`` ``(members, stations)`` mGal:
+    ``m_k = a_k + C G^T S^-1 (d_k - G a_k)`` (float64, dense ``matrix`` in mGal per kg/m^3)."""
+    as64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
+    return np.asarray(_rml(as64(matrix), as64(std), prior, as64(anchors), as64(targets)))
 
 
 def gaussian_posterior(matrix, data, std, prior: GaussianPrior, key, draws: int = 20) -> GaussianPosterior:
