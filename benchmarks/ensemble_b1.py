@@ -9,7 +9,7 @@ above 200). The seed paper's 20-member ensemble (PyTorch, not installed here) is
 shared/BENCHMARKS.md: 1303 s, RMSE 65.7, coverage 0.75 / 0.00, CRPS 23.0, AUC 0.86; the wall
 ratio column divides its 1303 s by ours.
 
-Run: ``python benchmarks/ensemble_b1.py [--members 20]``.
+Run: ``python benchmarks/ensemble_b1.py [--members 20] [--only rml,gaussian]``.
 """
 
 from __future__ import annotations
@@ -21,39 +21,48 @@ from _common import b1_setup, machine, run, table
 SEED_ENSEMBLE_WALL_S = 1303.0
 
 
+CASES = [
+    ("ensemble rml (defaults: hierarchical prior)", "ensemble", {}, {"ensemble_mode": "rml"}),
+    ("ensemble rml, fixed iid 50 kg/m^3 prior", "ensemble", {}, {"ensemble_mode": "rml", "prior_scale": "fixed"}),
+    ("ensemble prior_function", "ensemble", {}, {"ensemble_mode": "prior_function"}),
+    ("ensemble init", "ensemble", {}, {"ensemble_mode": "init"}),
+    ("last_layer, NUTS 2 x 500", "last_layer", {}, {"last_layer_solver": "nuts", "nuts_chains": 2,
+                                                   "nuts_warmup": 500, "nuts_samples": 500}),
+    ("last_layer, closed form", "last_layer", {}, {"last_layer_solver": "closed_form"}),
+    ("svgd, function kernel", "svgd", {}, {"svgd_kernel": "function"}),
+    ("svgd, weight kernel", "svgd", {}, {"svgd_kernel": "weight"}),
+    ("gaussian (defaults: hierarchical prior)", "gaussian", {}, {}),
+    ("gaussian, fixed iid 50 kg/m^3 prior", "gaussian", {}, {"prior_scale": "fixed"}),
+]
+
+COLUMNS = [("method", "case", ""), ("wall s", "wall", ".1f"), ("1303 s / ours", "speed", ".1f"),
+           ("mean RMSE", "model_rmse", ".1f"), ("chi^2/N mean model", "chi2_per_datum", ".2f"),
+           ("members' chi^2/N", "members_chi2_mean", ".2f"), ("coverage_90", "coverage_90", ".3f"),
+           ("coverage_90 block", "coverage_90_above_threshold", ".3f"), ("CRPS", "crps", ".1f"),
+           ("exceedance AUC", "exceedance_auc", ".3f"), ("R-hat", "rhat_max", ".3f"),
+           ("bulk ESS", "ess_bulk_min", ".0f")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=20)
+    parser.add_argument("--only", default="", help="comma-separated words; run the cases whose name holds one")
     args = parser.parse_args()
+    words = [word.strip() for word in args.only.split(",") if word.strip()]
     setup = b1_setup()
-    cases = [
-        ("ensemble rml (defaults)", "ensemble", {}, {"ensemble_mode": "rml"}),
-        ("ensemble prior_function", "ensemble", {}, {"ensemble_mode": "prior_function"}),
-        ("ensemble init", "ensemble", {}, {"ensemble_mode": "init"}),
-        ("last_layer, NUTS 2 x 500", "last_layer", {}, {"last_layer_solver": "nuts", "nuts_chains": 2,
-                                                       "nuts_warmup": 500, "nuts_samples": 500}),
-        ("last_layer, closed form", "last_layer", {}, {"last_layer_solver": "closed_form"}),
-        ("svgd, function kernel", "svgd", {}, {"svgd_kernel": "function"}),
-        ("svgd, weight kernel", "svgd", {}, {"svgd_kernel": "weight"}),
-        ("gaussian (defaults: iid 50 kg/m^3 prior)", "gaussian", {}, {}),
-        ("gaussian, 100 kg/m^3, 100 m correlation", "gaussian", {}, {"prior_std": 100.0,
-                                                                     "prior_correlation_length": 100.0}),
-    ]
     rows = []
-    for name, method, model, inference in cases:
+    for name, method, model, inference in CASES:
+        if words and not any(word in name for word in words):
+            continue
         metrics, wall = run(setup, method, model, members=args.members, **inference)
         rows.append({"case": name, "wall": wall, "speed": SEED_ENSEMBLE_WALL_S / wall, **metrics})
-        print(f"done: {name}", flush=True)
+        # One line per case as it finishes, so a run cut short still reports what it did.
+        print(table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
     rows.append({"case": "seed paper's ensemble (quoted)", "wall": SEED_ENSEMBLE_WALL_S, "speed": 1.0,
                  "model_rmse": 65.7, "coverage_90": 0.75, "coverage_90_above_threshold": 0.0, "crps": 23.0,
                  "exceedance_auc": 0.86})
     print(f"\nB1 posteriors, {args.members} members/draws, on {machine()}\n")
-    print(table(rows, [("method", "case", ""), ("wall s", "wall", ".1f"), ("1303 s / ours", "speed", ".1f"),
-                       ("mean RMSE", "model_rmse", ".1f"), ("chi^2/N mean model", "chi2_per_datum", ".2f"),
-                       ("members' chi^2/N", "members_chi2_mean", ".2f"), ("coverage_90", "coverage_90", ".3f"),
-                       ("coverage_90 block", "coverage_90_above_threshold", ".3f"), ("CRPS", "crps", ".1f"),
-                       ("exceedance AUC", "exceedance_auc", ".3f"), ("R-hat", "rhat_max", ".3f"),
-                       ("bulk ESS", "ess_bulk_min", ".0f")]))
+    print(table(rows, COLUMNS))
 
 
 if __name__ == "__main__":

@@ -238,6 +238,18 @@ def _dense_float64_fits(setup: Setup) -> tuple[bool, float, float]:
     return needed <= limit, needed, limit
 
 
+def _exact_rml(setup: Setup, prior, anchors: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
+    """The exact linear-Gaussian randomised-MAP solutions (kg/m^3) for ``anchors`` and ``targets``
+    (mGal) when the dense float64 sensitivity fits in memory, else None: the members' warm start."""
+    if not _dense_float64_fits(setup)[0]:
+        return None
+    from .forward import sensitivity_matrix
+    from .inference.gaussian import rml_solutions
+
+    matrix = sensitivity_matrix(setup.mesh, _stations(setup.survey), dtype="float64")
+    return rml_solutions(matrix, setup.survey.std, prior, anchors, targets)
+
+
 def _prior(setup: Setup, log: Log = _quiet):
     """The Gaussian prior of ``[inference]`` and a description of it for metrics.json.
 
@@ -330,17 +342,10 @@ def run_ensemble(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     if inference.ensemble_mode == "rml":
         anchors = np.asarray(prior.sample(anchor_key, members))
         perturbed = survey.gz[None, :] + np.stack([gaussian_noise(k, survey.std) for k in jax.random.split(noise_key, members)])
-        warm = None
-        if _dense_float64_fits(setup)[0]:
-            from .forward import sensitivity_matrix
-            from .inference.gaussian import rml_solutions
-
-            matrix = sensitivity_matrix(setup.mesh, _stations(setup.survey), dtype="float64")
-            warm = rml_solutions(matrix, survey.std, prior, anchors, perturbed)
         fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, model, inference,
                             init_key, members, data_per_member=perturbed, anchor=anchors, prior=prior,
                             offset=anchors, scale=scale, target_misfit=None, progress=update, checkpoint=checkpoint,
-                            warm_start=warm)
+                            warm_start=_exact_rml(setup, prior, anchors, perturbed))
         prior_variance = np.asarray(prior.variance())
     elif inference.ensemble_mode == "prior_function":
         anchors = np.asarray(prior.sample(anchor_key, members))
@@ -372,11 +377,16 @@ def run_svgd(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     The particles move along the Stein direction of the same posterior that ``rml`` samples
     (Gaussian likelihood of the observed data, the Gaussian prior of ``[inference]`` on the
     density at the cells), with an RBF kernel and the median bandwidth, on the density fields
-    (``svgd_kernel = "function"``) or the weights (``"weight"``).
+    (``svgd_kernel = "function"``) or the weights (``"weight"``). As in ``rml`` the networks
+    output density in units of the prior's standard deviation; where the dense float64
+    sensitivity fits in memory the particles start from exact linear-Gaussian posterior draws
+    (Matheron's rule; networks fitted to them cell by cell), so SVGD refines a good start
+    rather than spending its epochs on the badly conditioned approach to the posterior.
     """
     from .inference._members import train_members
     from .inference._stein import SteinKernel
     from .posterior import summarise_draws
+    from .synthetic import gaussian_noise
 
     config = setup.config
     inference = config.inference
@@ -384,18 +394,21 @@ def run_svgd(setup: Setup, progress=None, checkpoint=None) -> Recovery:
     start = time.perf_counter()
     prior, prior_info = _prior(setup)
     survey = setup.survey
+    init_key, start_key, noise_key = jax.random.split(jax.random.key(inference.seed), 3)
+    starts = np.asarray(prior.sample(start_key, members))
+    perturbed = survey.gz[None, :] + np.stack([gaussian_noise(k, survey.std) for k in jax.random.split(noise_key, members)])
+    model = dataclasses.replace(config.model, head="linear", bounds=(-1.0, 1.0))
     update, bar = _epoch_progress(progress, inference.epochs, f"SVGD ({inference.svgd_kernel} kernel, {members} particles)")
-    fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, config.model, inference,
-                        jax.random.key(inference.seed), members, anchor=np.zeros((members, setup.mesh.n_cells)),
-                        prior=prior, target_misfit=None, progress=update, checkpoint=checkpoint,
-                        stein=SteinKernel(inference.svgd_kernel))
+    fit = train_members(setup.operator, setup.coordinates, survey.gz, survey.std, model, inference,
+                        init_key, members, anchor=np.zeros((members, setup.mesh.n_cells)), prior=prior,
+                        scale=np.asarray(prior.std).ravel(), target_misfit=None, progress=update,
+                        checkpoint=checkpoint, stein=SteinKernel(inference.svgd_kernel),
+                        warm_start=_exact_rml(setup, prior, starts, perturbed))
     if bar is not None:
         bar.close()
     if fit.density.shape[0] == 0:
         raise RuntimeError("every SVGD particle diverged (non-finite loss); lower [inference] learning_rate")
-    # The particles' prior: the networks' own initial density fields.
-    prior_variance = fit.initial_density.var(axis=0, ddof=1) if fit.initial_density.shape[0] > 1 else None
-    summary = summarise_draws(fit.density, config.output.threshold, prior_variance)
+    summary = summarise_draws(fit.density, config.output.threshold, np.asarray(prior.variance()))
     extra = {"svgd_kernel": inference.svgd_kernel, "epochs": fit.epochs, "parameter_count": fit.parameter_count,
              "diverged_members": fit.diverged, "encoding": config.model.encoding, "prior": prior_info}
     return _finish(setup, "svgd", fit.density, summary, time.perf_counter() - start, extra, fit.history)

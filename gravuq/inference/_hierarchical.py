@@ -21,9 +21,10 @@ grid after each step. Unfiltered, the EM collapses onto a few cells (the sparses
 fits, the classic failure of ARD on an under-determined problem); filtered over about one cell,
 the variance grows where the data call for mass and stays at the background scale elsewhere.
 
-The iteration starts from the constant scale ``prior_std * 2^-k`` for ``k = 0 .. scales - 1``
-and runs while the log evidence ``log N(d; 0, G C G^T + C_d)`` increases (the filtered update is
-not an exact EM step, so it can decrease); the start with the highest final evidence wins. Each
+The iteration starts from the constant scale ``prior_std * 4^-k`` for ``k = 0 .. scales - 1``
+and runs until the log evidence ``log N(d; 0, G C G^T + C_d)`` has not risen for a few steps
+(the filtered update is not an exact EM step, so it can fall); the step with the highest
+evidence is kept, and the start with the highest evidence wins. Each
 step is one dense solve of size n_stations, in float64. Where the data are uninformative (deep
 cells far from the body) the variance stays at the start scale: that part is still prior.
 """
@@ -82,8 +83,8 @@ def _with_std(prior: GaussianPrior, std: np.ndarray) -> GaussianPrior:
 
 
 def hierarchical_prior(matrix, data, std, mesh: TensorMesh, prior_std: float, correlation_length: float = 0.0,
-                       depth_exponent: float = 0.0, smoothing: float = 1.0, scales: int = 7,
-                       max_steps: int = 30) -> tuple[GaussianPrior, HierarchicalReport]:
+                       depth_exponent: float = 0.0, smoothing: float = 1.0, scales: int = 4,
+                       max_steps: int = 30, patience: int = 3) -> tuple[GaussianPrior, HierarchicalReport]:
     """The evidence-maximising scale-mixture prior (see the module Notes).
 
     Parameters
@@ -99,7 +100,10 @@ def hierarchical_prior(matrix, data, std, mesh: TensorMesh, prior_std: float, co
     smoothing
         Standard deviation of the Gaussian filter on the variance field, in cells (> 0).
     scales
-        How many start scales, halving from ``prior_std``.
+        How many start scales, each a quarter of the last, from ``prior_std``.
+    max_steps, patience
+        At most ``max_steps`` EM steps from each start, stopping once ``patience`` steps have
+        not raised the evidence; the step with the highest evidence is kept.
     """
     if smoothing <= 0:
         raise ValueError("smoothing must be positive (in cells)")
@@ -111,7 +115,7 @@ def hierarchical_prior(matrix, data, std, mesh: TensorMesh, prior_std: float, co
     constant_evidence = None
     best = None
     for k in range(scales):
-        prior = _with_std(base, np.asarray(base.std) * 2.0**-k)
+        prior = _with_std(base, np.asarray(base.std) * 4.0**-k)
         mean, variance, evidence = gaussian_moments(matrix, data, std, prior)
         if k == 0:
             constant_evidence = float(evidence)
@@ -121,11 +125,14 @@ def hierarchical_prior(matrix, data, std, mesh: TensorMesh, prior_std: float, co
             field = np.sqrt(np.maximum(ndimage.gaussian_filter(second_moment, smoothing, mode="nearest"), floor**2))
             candidate = _with_std(base, field)
             mean, variance, evidence = gaussian_moments(matrix, data, std, candidate)
-            if not np.isfinite(float(evidence)) or float(evidence) <= kept[0]:
+            if not np.isfinite(float(evidence)):
                 break
-            kept = (float(evidence), candidate, step)
+            if float(evidence) > kept[0]:
+                kept = (float(evidence), candidate, step)
+            elif step - kept[2] >= patience:
+                break
         if best is None or kept[0] > best[0]:
-            best = (*kept, float(prior_std * 2.0**-k))
+            best = (*kept, float(prior_std * 4.0**-k))
     evidence, prior, steps, start = best
     field = np.asarray(prior.std)
     report = HierarchicalReport(start, steps, evidence, constant_evidence, float(field.min()), float(field.max()))
