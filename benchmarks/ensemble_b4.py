@@ -6,7 +6,7 @@ fixed seed), noise 1 % of std(gz). Reports wall time (JIT included), time per ep
 and the usual scores against the truth. With ``--epochs`` below 500 the 500-epoch wall time is
 extrapolated from the steady per-epoch time, and the scores are those of the shorter run.
 
-Run: ``python benchmarks/ensemble_b4.py [--epochs 500] [--members 20]``.
+Run: ``python benchmarks/ensemble_b4.py [--epochs 500] [--members 20] [--prior-scale fixed|hierarchical]``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ method = "ensemble"
 members = {members}
 epochs = {epochs}
 prior_std = 300.0
+prior_scale = "{prior_scale}"
 patience = 0
 [output]
 directory = "results"
@@ -52,12 +53,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--members", type=int, default=20)
+    parser.add_argument("--prior-scale", default="fixed", choices=("fixed", "hierarchical"),
+                        help="[inference] prior_scale")
     args = parser.parse_args()
     case = gaussian_random_field_case()
     folder = Path(tempfile.mkdtemp(prefix="gravuq-b4-"))
     write_netcdf(folder / "truth.nc", model_dataset(case.mesh, {"density": case.density}))
     write_stations_csv(folder / "stations.csv", *case.stations.T, case.gz, case.std)
-    write_text_atomic(folder / "config.toml", CONFIG.format(members=args.members, epochs=args.epochs))
+    write_text_atomic(folder / "config.toml", CONFIG.format(members=args.members, epochs=args.epochs,
+                                                                      prior_scale=args.prior_scale))
     setup = prepare(load_config(folder / "config.toml"), print)
     epoch_times = []
 
@@ -82,7 +86,10 @@ def main() -> None:
     recovery = recover(setup, progress=progress)
     wall = time.perf_counter() - start
     steady = float(np.median(epoch_times[1:])) if len(epoch_times) > 1 else float("nan")
-    row = {"case": f"B4 rml, {args.members} members, {args.epochs} epochs", "wall": wall, "epoch_ms": 1e3 * steady,
+    prior = recovery.metrics.get("prior", {})
+    print("prior:", ", ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+                              for key, value in prior.items()))
+    row = {"case": f"B4 rml, {args.members} members, {args.epochs} epochs, {prior.get('prior_scale', '')} prior", "wall": wall, "epoch_ms": 1e3 * steady,
            "wall_500": wall + (500 - args.epochs) * steady, **recovery.metrics}
     print(f"\nB4 ensemble on {machine()}\n")
     print(table([row], [("run", "case", ""), ("wall s", "wall", ".1f"), ("ms / epoch (steady)", "epoch_ms", ".0f"),

@@ -581,10 +581,10 @@ class InferenceConfig(_Section):
     depth_weighting: float = setting(0.0, number(0),
                                      "prior: Li-Oldenburg depth-weighting exponent beta (prior std grows "
                                      "with depth); 0 = off")
-    prior_scale: str = setting("auto", choice("auto", "hierarchical", "fixed"),
-                               "hierarchical: per-cell prior scales learned from the data by evidence "
-                               "maximisation (empirical Bayes); fixed: prior_std everywhere; auto: "
-                               "hierarchical when the dense float64 sensitivity fits in memory")
+    prior_scale: str = setting("fixed", choice("fixed", "hierarchical"),
+                               "fixed: prior_std everywhere | hierarchical: per-cell prior scales learned "
+                               "from the data by evidence maximisation (for compact bodies; needs the "
+                               "dense float64 sensitivity in memory)")
     prior_scale_smoothing: float = setting(1.0, number(0, exclusive=True),
                                            "hierarchical prior: smoothing of the variance field, in cells")
     tikhonov_depth_weighting: float = setting(1.0, number(0),

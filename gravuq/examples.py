@@ -40,6 +40,10 @@ shape = [21, 21, 11]
 method = "{method}"
 members = {members}
 seed = 0
+# A compact body is expected (an ore body, say): learn each cell's prior scale from the data
+# (empirical Bayes) rather than spreading one prior_std over every cell of a depth. For smooth,
+# space-filling density (a regional crust), keep the default "fixed" with a correlation length.
+prior_scale = "hierarchical"
 
 [output]
 directory = "results"

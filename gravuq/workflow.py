@@ -254,8 +254,8 @@ def _prior(setup: Setup, log: Log = _quiet):
     """The Gaussian prior of ``[inference]`` and a description of it for metrics.json.
 
     ``prior_scale = "hierarchical"`` learns per-cell scales from the data
-    (``inference._hierarchical``); ``"auto"`` does so when the dense float64 sensitivity and its
-    station system fit in 40 % of the available memory, else keeps ``prior_std`` everywhere.
+    (``inference._hierarchical``); it needs the dense float64 sensitivity and its station system
+    in 40 % of the available memory, and says so (exit code 2) when they do not fit.
     """
     from .forward import sensitivity_matrix
     from .inference._hierarchical import hierarchical_prior
@@ -263,27 +263,22 @@ def _prior(setup: Setup, log: Log = _quiet):
 
     config = setup.config
     inference = config.inference
-    mode = inference.prior_scale
-    note = "fixed"
-    if mode != "fixed":
-        fits, needed, limit = _dense_float64_fits(setup)
-        if fits:
-            matrix = sensitivity_matrix(setup.mesh, _stations(setup.survey), dtype="float64")
-            prior, report = hierarchical_prior(matrix, setup.survey.gz, setup.survey.std, setup.mesh,
-                                               inference.prior_std, inference.prior_correlation_length,
-                                               inference.depth_weighting, inference.prior_scale_smoothing)
-            log(f"hierarchical prior: start {report.start_std:.3g} kg/m^3, {report.steps} EM steps, "
-                f"std {report.std_min:.3g}..{report.std_max:.3g} kg/m^3, log evidence "
-                f"{report.log_evidence:.1f} (constant {inference.prior_std:g}: {report.log_evidence_constant:.1f})")
-            return prior, report.as_dict()
+    if inference.prior_scale == "fixed":
+        return prior_from_config(setup.mesh, inference), {"prior_scale": "fixed"}
+    fits, needed, limit = _dense_float64_fits(setup)
+    if not fits:
         gib = 1024.0**3
-        if mode == "hierarchical":
-            raise InputError(f"{config.path}: [inference] prior_scale = 'hierarchical' needs the dense float64 "
-                             f"sensitivity ({needed / gib:.3g} GiB, more than the {limit / gib:.3g} GiB available); "
-                             "use prior_scale = 'fixed' or 'auto'")
-        note = f"fixed (auto: the hierarchical prior needs {needed / gib:.3g} GiB, {limit / gib:.3g} GiB available)"
-        log(f"prior: {note}")
-    return prior_from_config(setup.mesh, inference), {"prior_scale": note}
+        raise InputError(f"{config.path}: [inference] prior_scale = 'hierarchical' needs the dense float64 "
+                         f"sensitivity ({needed / gib:.3g} GiB, more than the {limit / gib:.3g} GiB available); "
+                         "use prior_scale = 'fixed'")
+    matrix = sensitivity_matrix(setup.mesh, _stations(setup.survey), dtype="float64")
+    prior, report = hierarchical_prior(matrix, setup.survey.gz, setup.survey.std, setup.mesh, inference.prior_std,
+                                       inference.prior_correlation_length, inference.depth_weighting,
+                                       inference.prior_scale_smoothing)
+    log(f"hierarchical prior: start {report.start_std:.3g} kg/m^3, {report.steps} EM steps, "
+        f"std {report.std_min:.3g}..{report.std_max:.3g} kg/m^3, log evidence "
+        f"{report.log_evidence:.1f} (constant {inference.prior_std:g}: {report.log_evidence_constant:.1f})")
+    return prior, report.as_dict()
 
 
 def run_gaussian(setup: Setup, progress=None, checkpoint=None) -> Recovery:

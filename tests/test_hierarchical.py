@@ -132,6 +132,7 @@ cell_size = [100.0, 100.0, 100.0]
 shape = [6, 5, 4]
 [inference]
 method = "ensemble"
+prior_scale = "hierarchical"
 members = 16
 epochs = 150
 [output]
