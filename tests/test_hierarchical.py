@@ -113,17 +113,15 @@ def test_a_nonpositive_smoothing_is_refused(small):
         hierarchical_prior(matrix, data, std, mesh, 50.0, smoothing=0.0)
 
 
-def test_rml_ensemble_of_inrs_follows_the_exact_hierarchical_posterior(small, tmp_path):
-    """The default ensemble (rml, hierarchical prior, warm-started whitened INRs) against the
-    exact Gaussian posterior under the same learned prior: the members' mean lies within a few
-    Monte-Carlo standard errors of the exact mean, and their spread is of the exact size."""
+def _setup(small, folder):
+    """The small case as a config run (hierarchical prior, 16 members, 150 epochs), prepared."""
     from gravuq.config import load_config
     from gravuq.survey import write_stations_csv
-    from gravuq.workflow import prepare, recover
+    from gravuq.workflow import prepare
 
-    mesh, stations, _, truth, data, std = small
-    write_stations_csv(tmp_path / "stations.csv", *stations.T, data, std)
-    (tmp_path / "run.toml").write_text(f"""
+    mesh, stations, _, _, data, std = small
+    write_stations_csv(folder / "stations.csv", *stations.T, data, std)
+    (folder / "run.toml").write_text("""
 [data]
 path = "stations.csv"
 [mesh]
@@ -139,7 +137,16 @@ epochs = 150
 directory = "out"
 formats = ["netcdf"]
 """)
-    setup = prepare(load_config(tmp_path / "run.toml"))
+    return prepare(load_config(folder / "run.toml"))
+
+
+def test_rml_ensemble_of_inrs_follows_the_exact_hierarchical_posterior(small, tmp_path):
+    """The default ensemble (rml, warm-started whitened INRs) with the learned prior against the
+    exact Gaussian posterior under the same prior: the members' mean lies within a few
+    Monte-Carlo standard errors of the exact mean, and their spread is of the exact size."""
+    from gravuq.workflow import recover
+
+    setup = _setup(small, tmp_path)
     ensemble = recover(setup)
     assert ensemble.metrics["prior"]["prior_scale"] == "hierarchical"
     exact_setup = dataclasses.replace(setup, config=dataclasses.replace(
@@ -152,3 +159,14 @@ formats = ["netcdf"]
     assert np.median(np.abs(z)) < 1.5, np.median(np.abs(z))
     ratio = np.median(draws.std(axis=0, ddof=1) / sd)
     assert 0.7 < ratio < 1.3, ratio
+
+
+def test_a_hierarchical_prior_that_does_not_fit_in_memory_is_an_input_error(small, tmp_path, monkeypatch):
+    import gravuq.forward._operator as operator_module
+    from gravuq.errors import InputError
+    from gravuq.workflow import recover
+
+    setup = _setup(small, tmp_path)
+    monkeypatch.setattr(operator_module, "available_memory_bytes", lambda: 1000)
+    with pytest.raises(InputError, match=r"run\.toml: \[inference\] prior_scale = 'hierarchical' needs"):
+        recover(setup)
