@@ -41,6 +41,7 @@ from scipy import ndimage
 
 from ..mesh import TensorMesh
 from ._prior import GaussianPrior
+from .gaussian import _factor
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,7 @@ class HierarchicalReport:
 def gaussian_moments(matrix, data, std, prior: GaussianPrior):
     """Exact posterior mean and marginal variance (kg/m^3, (kg/m^3)^2) and the log evidence
     ``log N(d; 0, G C G^T + diag(std^2))`` for the dense ``matrix`` (mGal per kg/m^3)."""
-    gc = prior.covariance_apply(matrix)
-    system = gc @ matrix.T + jnp.diag(std**2)
-    factor = jnp.linalg.cholesky(system)
+    gc, factor = _factor(matrix, std, prior)
     whitened = jsl.solve_triangular(factor, data, lower=True)
     mean = gc.T @ jsl.cho_solve((factor, True), data)
     reduction = jsl.solve_triangular(factor, gc, lower=True)
