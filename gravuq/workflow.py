@@ -250,7 +250,13 @@ def _exact_rml(setup: Setup, prior, anchors: np.ndarray, targets: np.ndarray) ->
     return rml_solutions(matrix, setup.survey.std, prior, anchors, targets)
 
 
-def _prior(setup: Setup, log: Log = _quiet):
+#: The last learned prior, with the mesh and survey objects and settings it was learned for:
+#: ``gravuq compare`` runs several methods on one prepared setup, and learning costs minutes
+#: on a CPU for a few thousand stations.
+_LEARNED_PRIOR: dict = {}
+
+
+def _prior(setup: Setup):
     """The Gaussian prior of ``[inference]`` and a description of it for metrics.json.
 
     ``prior_scale = "hierarchical"`` learns per-cell scales from the data
@@ -265,6 +271,11 @@ def _prior(setup: Setup, log: Log = _quiet):
     inference = config.inference
     if inference.prior_scale == "fixed":
         return prior_from_config(setup.mesh, inference), {"prior_scale": "fixed"}
+    settings = (inference.prior_std, inference.prior_correlation_length, inference.depth_weighting,
+                inference.prior_scale_smoothing)
+    cached = _LEARNED_PRIOR.get("entry")
+    if cached is not None and cached[0] is setup.mesh and cached[1] is setup.survey and cached[2] == settings:
+        return cached[3], cached[4]
     fits, needed, limit = _dense_float64_fits(setup)
     if not fits:
         gib = 1024.0**3
@@ -275,9 +286,7 @@ def _prior(setup: Setup, log: Log = _quiet):
     prior, report = hierarchical_prior(matrix, setup.survey.gz, setup.survey.std, setup.mesh, inference.prior_std,
                                        inference.prior_correlation_length, inference.depth_weighting,
                                        inference.prior_scale_smoothing)
-    log(f"hierarchical prior: start {report.start_std:.3g} kg/m^3, {report.steps} EM steps, "
-        f"std {report.std_min:.3g}..{report.std_max:.3g} kg/m^3, log evidence "
-        f"{report.log_evidence:.1f} (constant {inference.prior_std:g}: {report.log_evidence_constant:.1f})")
+    _LEARNED_PRIOR["entry"] = (setup.mesh, setup.survey, settings, prior, report.as_dict())
     return prior, report.as_dict()
 
 

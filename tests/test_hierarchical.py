@@ -170,3 +170,26 @@ def test_a_hierarchical_prior_that_does_not_fit_in_memory_is_an_input_error(smal
     monkeypatch.setattr(operator_module, "available_memory_bytes", lambda: 1000)
     with pytest.raises(InputError, match=r"run\.toml: \[inference\] prior_scale = 'hierarchical' needs"):
         recover(setup)
+
+
+def test_the_learned_prior_is_learned_once_per_prepared_setup(small, tmp_path, monkeypatch):
+    """``gravuq compare`` runs several methods on one setup: the prior is learned for the first."""
+    import gravuq.inference._hierarchical as hierarchical_module
+    from gravuq.workflow import _prior
+
+    setup = _setup(small, tmp_path)
+    calls = []
+    learn = hierarchical_module.hierarchical_prior
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return learn(*args, **kwargs)
+
+    monkeypatch.setattr(hierarchical_module, "hierarchical_prior", counting)
+    first, _ = _prior(setup)
+    second, _ = _prior(setup)
+    assert len(calls) == 1 and second is first
+    changed = dataclasses.replace(setup, config=dataclasses.replace(
+        setup.config, inference=dataclasses.replace(setup.config.inference, prior_std=80.0)))
+    _prior(changed)
+    assert len(calls) == 2
