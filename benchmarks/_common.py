@@ -14,7 +14,7 @@ import jax
 
 from gravuq.config import load_config
 from gravuq.examples import write_dipping_block
-from gravuq.workflow import prepare, recover
+from gravuq.pipeline import prepare, recover
 
 
 def b1_setup():

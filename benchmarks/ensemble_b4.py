@@ -21,9 +21,9 @@ import numpy as np
 from _common import machine, table
 from gravuq.config import load_config
 from gravuq.io import model_dataset, write_netcdf, write_text_atomic
-from gravuq.survey import write_stations_csv
+from gravuq.io import write_stations_csv
 from gravuq.synthetic import gaussian_random_field_case
-from gravuq.workflow import prepare, recover
+from gravuq.pipeline import prepare, recover
 
 CONFIG = """\
 [data]

@@ -1,16 +1,17 @@
-"""``gravuq``: the command line. It parses arguments, calls :mod:`gravuq.workflow` and turns
+"""``gravuq``: the command line. It parses arguments, calls :mod:`gravuq.runs` and turns
 errors into exit codes: 0 success, 2 bad config, data or arguments (one plain message naming
 the file, key or row, no traceback), 1 internal error.
 """
 
 from __future__ import annotations
 
-import sys
-import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from ._common import ConfigArgument, QuietOption, Reporter, guarded, load
+from .products import register as _register_products
 
 app = typer.Typer(
     add_completion=False,
@@ -21,25 +22,6 @@ app = typer.Typer(
          "gz mGal (1e-5 m/s^2), positive downward.",
 )
 
-ConfigArgument = Annotated[Path, typer.Argument(help="The run's TOML config (SPEC section 3).", show_default=False)]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors; no progress bars.")]
-
-
-class _Reporter:
-    """Messages and progress bars for one command, silenced by --quiet."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-
-    def log(self, message: str) -> None:
-        if not self.quiet:
-            typer.echo(message, err=True)
-
-    def progress(self, total: int, description: str):
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=description, unit="epoch", disable=self.quiet, file=sys.stderr,
-                    dynamic_ncols=True, mininterval=0.5)
 
 
 def _version(value: bool) -> None:
@@ -57,39 +39,6 @@ def _main(
     """Probabilistic 3D gravity inversion with implicit neural representations."""
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM is handled like Ctrl-C: checkpoint, record, exit
-
-
-def _guarded(action):
-    """Run ``action()``; map InputError to exit 2 and anything else to exit 1."""
-    import signal
-
-    from gravuq.errors import InputError
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        action()
-    except InputError as error:
-        typer.echo(f"gravuq: error: {error}", err=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        typer.echo("gravuq: interrupted", err=True)
-        raise typer.Exit(130) from None
-    except typer.Exit:
-        raise
-    except Exception:  # an internal error: say so, with the traceback for a bug report
-        typer.echo("gravuq: internal error (please report it with the traceback below)", err=True)
-        traceback.print_exc()
-        raise typer.Exit(1) from None
-
-
-def _load(config_path: Path):
-    from gravuq.config import load_config
-
-    return load_config(config_path)
-
-
 @app.command()
 def forward(
     config: ConfigArgument,
@@ -98,14 +47,14 @@ def forward(
     quiet: QuietOption = False,
 ) -> None:
     """Compute gz (mGal, positive down) of the [truth] model at the stations of [data] path."""
-    reporter = _Reporter(quiet)
+    reporter = Reporter(quiet)
 
     def action():
-        from gravuq.workflow import forward_stations
+        from gravuq.runs import forward_stations
 
-        forward_stations(_load(config), output, noise, reporter.log)
+        forward_stations(load(config), output, noise, reporter.log)
 
-    _guarded(action)
+    guarded(action)
 
 
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in <output directory>/checkpoint (same config required).")]
@@ -114,12 +63,12 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an output 
 
 def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...], command: str,
                        resume: bool = False, force: bool = False) -> None:
-    reporter = _Reporter(quiet)
+    reporter = Reporter(quiet)
 
     def action():
-        from gravuq.workflow import run_command
+        from gravuq.runs import run_command
 
-        settings = _load(config_path)
+        settings = load(config_path)
         recovery = run_command(settings, command, methods, None if quiet else reporter.progress, reporter.log,
                                resume=resume, force=force)
         metrics = recovery.metrics
@@ -131,7 +80,7 @@ def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...],
             typer.echo(f"gravuq: warning: member {record['member']} diverged at epoch {record['epoch']} "
                        f"({record['cause']}) and was left out of the posterior", err=True)
 
-    _guarded(action)
+    guarded(action)
 
 
 @app.command()
@@ -162,7 +111,7 @@ def demo(
     """Write the built-in B1 dipping-block example (stations.csv with gz in mGal, truth.nc in
     kg/m^3, config.toml) into DIRECTORY and run `gravuq ensemble` on it; results go to
     DIRECTORY/results."""
-    reporter = _Reporter(quiet)
+    reporter = Reporter(quiet)
 
     def action():
         from gravuq.examples import write_dipping_block
@@ -171,7 +120,7 @@ def demo(
         reporter.log(f"wrote the B1 example to {directory}")
         _recover_and_write(config_path, quiet, ("ensemble",), "demo", force=True)
 
-    _guarded(action)
+    guarded(action)
 
 
 @app.command()
@@ -181,22 +130,20 @@ def compare(config: ConfigArgument, force: ForceOption = False, quiet: QuietOpti
     outputs, comparison.csv and comparison.md (chi2/N, RMS misfit in mGal, runtime in s and, with
     [truth], model RMSE and CRPS in kg/m^3, 90 % coverage, exceedance AUC) and
     comparison_sections.png (sections of each mean in kg/m^3 on one colour scale)."""
-    reporter = _Reporter(quiet)
+    reporter = Reporter(quiet)
 
     def action():
         from gravuq.compare import compare as run_compare
 
-        comparison = run_compare(_load(config), None if quiet else reporter.progress, reporter.log, force)
+        comparison = run_compare(load(config), None if quiet else reporter.progress, reporter.log, force)
         for row in comparison.rows:
             reporter.log(f"{row['method']}: " + ", ".join(
                 f"{key} {row[key]:.4g}" for key in comparison.columns[2:] if row[key] is not None))
 
-    _guarded(action)
+    guarded(action)
 
 
-from .products import register as _register_products  # noqa: E402  (predict, drill, export)
-
-_register_products(app)
+_register_products(app)  # predict, drill, export
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -15,22 +15,13 @@ from typing import Annotated, Optional
 
 import typer
 
-ResultsArgument = Annotated[Path, typer.Argument(metavar="RESULTS_DIR",
-    help="Results directory of a gravuq ensemble or invert run (holds summary.nc, and posterior.nc for "
-         "probabilistic runs).", show_default=False)]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+from ._common import QuietOption, ResultsArgument, guarded
+
 
 
 class ExportFormat(str, Enum):
     ubc = "ubc"
     vtk = "vtk"
-
-
-def _guarded(action) -> None:
-    # Imported when a command runs, so that gravuq_cli.main may import this module at any point.
-    from .main import _guarded as guarded
-
-    guarded(action)
 
 
 def _log(quiet: bool):
@@ -80,7 +71,7 @@ def register(app: typer.Typer) -> None:
             import numpy as np
 
             from gravuq.products import load_results, predict as predict_gz, write_predictions
-            from gravuq.survey import read_stations_csv
+            from gravuq.io import read_stations_csv
 
             results = load_results(results_dir)
             table = read_stations_csv(stations, need_gz=False)
@@ -88,7 +79,7 @@ def register(app: typer.Typer) -> None:
             path = write_predictions(output if output is not None else results_dir / "predict.csv", prediction)
             log(f"wrote {path} ({prediction.x.size} stations, {results.n_draws} draws)")
 
-        _guarded(action)
+        guarded(action)
 
     @app.command()
     def drill(
@@ -166,7 +157,7 @@ def register(app: typer.Typer) -> None:
                 log(f"warning: the hole never enters the mesh (x {west:.6g}..{east:.6g} m, y {south:.6g}..{north:.6g} m, "
                     f"z {bottom:.6g}..{top:.6g} m); every value is NaN")
 
-        _guarded(action)
+        guarded(action)
 
     @app.command()
     def export(
@@ -187,7 +178,7 @@ def register(app: typer.Typer) -> None:
         log = _log(quiet)
 
         def action():
-            from gravuq.io._export import export_ubc, export_vtk
+            from gravuq.io import export_ubc, export_vtk
             from gravuq.products import load_results
 
             results = load_results(results_dir)
@@ -198,5 +189,5 @@ def register(app: typer.Typer) -> None:
                 path = export_vtk(results, output if output is not None else results_dir / "summary.vtr")
                 log(f"wrote {path}")
 
-        _guarded(action)
+        guarded(action)
 

@@ -2,7 +2,12 @@
 
 Conventions (SPEC section 1): x easting, y northing, z elevation positive up, metres; density
 contrast in kg/m^3; gz in mGal (1 mGal = 1e-5 m/s^2), positive downward.
+
+The names below are the curated public API; each is imported on first use, so ``import gravuq``
+stays cheap (a command loads only what it runs).
 """
+
+import importlib
 
 import jax
 
@@ -12,12 +17,29 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from .errors import InputError  # noqa: E402
-from .mesh import TensorMesh, read_ubc_mesh, write_ubc_mesh  # noqa: E402
-from .forward import make_operator, prism_gz, sensitivity_matrix  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = [
-    "InputError", "TensorMesh", "make_operator", "prism_gz", "read_ubc_mesh", "sensitivity_matrix",
-    "write_ubc_mesh", "__version__",
-]
+#: Public name -> the module that defines it.
+_LAZY = {
+    "TensorMesh": "gravuq.mesh",
+    "load_config": "gravuq.config",
+    "make_operator": "gravuq.forward",
+    "prism_gz": "gravuq.forward",
+    "sensitivity_matrix": "gravuq.forward",
+    "read_ubc_mesh": "gravuq.io",
+    "write_ubc_mesh": "gravuq.io",
+    "read_survey": "gravuq.io",
+    "prepare": "gravuq.pipeline",
+    "recover": "gravuq.pipeline",
+    "write_outputs": "gravuq.outputs",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gravuq' has no attribute {name!r}")
+
+
+__all__ = ["InputError", "__version__", *_LAZY]

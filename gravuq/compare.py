@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +21,10 @@ import numpy as np
 
 from .config import Config
 from .errors import InputError
-from .workflow import (Log, Recovery, Setup, _quiet, _versions, _write_run_record, guard_output_directory, prepare,
-                       recover, timed, write_outputs)
+from .io import csv_text, write_text_atomic
+from .outputs import write_outputs
+from .pipeline import Log, Recovery, Setup, prepare, quiet, recover, timed
+from .runs import RunRecord, guard_output_directory
 
 __all__ = ["COMPARED_METHODS", "Comparison", "compare", "comparison_rows", "section_location"]
 
@@ -96,18 +97,6 @@ def comparison_rows(recoveries: dict[str, Recovery], with_truth: bool) -> tuple[
     return columns, rows
 
 
-def _csv_text(columns, rows) -> str:
-    def cell(value) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, float):
-            return repr(value)  # full precision: reads back to the same float64
-        return str(value)
-
-    lines = [",".join(columns)] + [",".join(cell(row[column]) for column in columns) for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def _markdown_text(config: Config, setup: Setup, columns, rows, figure: bool) -> str:
     def cell(value) -> str:
         if value is None:
@@ -157,7 +146,7 @@ def section_location(setup: Setup, recoveries: dict[str, Recovery]) -> tuple[int
     return int(j), int(i)
 
 
-def compare(config: Config, progress=None, log: Log = _quiet, force: bool = False,
+def compare(config: Config, progress=None, log: Log = quiet, force: bool = False,
             methods: tuple[str, ...] = COMPARED_METHODS) -> Comparison:
     """``gravuq compare``: run ``methods`` on the same prepared data and write the report.
 
@@ -188,31 +177,25 @@ def compare(config: Config, progress=None, log: Log = _quiet, force: bool = Fals
         Fewer than 2 ``members`` (a posterior needs at least 2), or the folder holds another
         config's results.
     """
-    from .io import plots, write_text_atomic
+    from .io import plots
 
     if config.inference.members < 2 and any(method in ("ensemble", "gaussian") for method in methods):
         raise InputError(f"{config.path}: [inference] members: expected at least 2 for the probabilistic methods "
                          f"that gravuq compare runs, found {config.inference.members}")
-    directory = Path(config.output.directory) / "compare"
-    guard_output_directory(dataclasses.replace(config, output=dataclasses.replace(config.output, directory=directory)),
-                           force)
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    directory = guard_output_directory(Path(config.output.directory) / "compare", config, force)
+    record = RunRecord(directory, "compare", config, methods=list(methods))
     setup, prepare_s = timed(prepare, config, log)
-    record = {"command": "compare", "methods": list(methods), "config_hash": config.hash,
-              "config_path": str(config.path), "seed": config.inference.seed, "versions": _versions(),
-              "started_at": started, "status": "running"}
-    directory.mkdir(parents=True, exist_ok=True)
-    _write_run_record(directory, record)
+    record.start()
     recoveries: dict[str, Recovery] = {}
     timings = {"prepare": prepare_s}
     for method in methods:
         method_setup = dataclasses.replace(setup, config=_method_config(config, method))
         log(f"compare: {method}")
-        recovery, timings[method] = timed(recover, method_setup, method, progress)
+        recovery, timings[method] = timed(recover, method_setup, method, progress, None, log)
         write_outputs(method_setup, recovery, directory / method, posterior=True, log=log)
         recoveries[method] = recovery
     columns, rows = comparison_rows(recoveries, setup.truth is not None)
-    write_text_atomic(directory / "comparison.csv", _csv_text(columns, rows))
+    write_text_atomic(directory / "comparison.csv", csv_text(columns, [[row[c] for row in rows] for c in columns]))
     figure = "png" in config.output.formats
     if figure:
         j, i = section_location(setup, recoveries)
@@ -221,7 +204,6 @@ def compare(config: Config, progress=None, log: Log = _quiet, force: bool = Fals
         plots.comparison_sections(directory / "comparison_sections.png", setup.mesh, panels, setup.truth, (j, i),
                                   config.output.threshold)
     write_text_atomic(directory / "comparison.md", _markdown_text(config, setup, columns, rows, figure))
-    _write_run_record(directory, {**record, "status": "complete", "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                  "timings_s": timings})
+    record.complete(timings)
     log(f"wrote {directory / 'comparison.md'}")
     return Comparison(directory, recoveries, columns, rows)

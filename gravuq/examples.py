@@ -15,7 +15,7 @@ import numpy as np
 from .config import load_config
 from .forward import sensitivity_matrix
 from .io import model_dataset, write_netcdf, write_text_atomic
-from .survey import write_stations_csv
+from .io import write_stations_csv
 from .synthetic import b1_mesh, dipping_block_density
 
 #: Noise level of B1 (BENCHMARKS.md): a fraction of the standard deviation of the noise-free gz.
@@ -69,7 +69,7 @@ def write_dipping_block(directory: str | Path, method: str = "ensemble", members
     write_stations_csv(directory / "stations.csv", *stations.T, gz_true, np.full(gz_true.shape, std))
     config_path = directory / "config.toml"
     write_text_atomic(config_path, _CONFIG.format(std=std, method=method, members=members))
-    from .workflow import forward_stations
+    from .runs import forward_stations
 
     forward_stations(load_config(config_path), directory / "stations.csv", noise=True)
     return config_path

@@ -23,7 +23,7 @@ import gravuq
 from gravuq.forward import sensitivity_matrix
 from gravuq.io import model_dataset, write_netcdf
 from gravuq.mesh import TensorMesh
-from gravuq.survey import read_stations_csv, write_stations_csv
+from gravuq.io import read_stations_csv, write_stations_csv
 from gravuq_cli.main import app
 
 MESH_TOML = """\

@@ -16,7 +16,7 @@ import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
-from gravuq.survey import read_stations_csv
+from gravuq.io import read_stations_csv
 from gravuq_cli.main import app
 from test_cli import PNG_MAGIC, Case
 

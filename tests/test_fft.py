@@ -128,7 +128,7 @@ def test_auto_prefers_fft_where_the_geometry_allows(lattice_case):
     operator, estimate = make_operator(mesh, scattered, mode="auto", memory_limit_bytes=10**12)
     assert isinstance(operator, DenseOperator)
     assert estimate.fft_bytes is None and "off the lattice" in estimate.fft_reason
-    operator, _ = make_operator(mesh, stations, mode="auto", memory_limit_bytes=1000)
+    operator, _ = make_operator(mesh, stations, mode="auto", memory_limit_bytes=20_000)
     assert isinstance(operator, MatrixFreeOperator)
     # Without stations, the estimate has no FFT entry.
     assert estimate_memory(mesh, stations.shape[0]).fft_bytes is None

@@ -24,7 +24,8 @@ from gravuq.forward import (
     prism_gz,
     sensitivity_matrix,
 )
-from gravuq.mesh import TensorMesh, read_ubc_mesh, write_ubc_mesh
+from gravuq.io import read_ubc_mesh, write_ubc_mesh
+from gravuq.mesh import TensorMesh
 
 #: gz (m/s^2, density 1) of every prism at every station: (n_stations, n_prisms). One jit, reused.
 _pairwise_gz = jax.jit(jax.vmap(jax.vmap(prism_gz, in_axes=(None, 0)), in_axes=(0, None)))
@@ -390,9 +391,10 @@ def test_memory_limit(small_uniform):
     mesh, stations = small_uniform
     with pytest.raises(InputError, match="matrix_free"):
         make_operator(mesh, stations, mode="dense", memory_limit_bytes=1000)
-    operator, estimate = make_operator(mesh, stations, mode="auto", memory_limit_bytes=1000)
+    # 20 kB: the dense matrix does not fit, a matrix-free chunk of two stations does.
+    operator, estimate = make_operator(mesh, stations, mode="auto", memory_limit_bytes=20_000)
     assert isinstance(operator, MatrixFreeOperator)
-    assert estimate.dense_bytes > estimate.limit_bytes == 1000
+    assert estimate.dense_bytes > estimate.limit_bytes == 20_000
     operator, _ = make_operator(mesh, stations, mode="auto", memory_limit_bytes=10**12)
     # A grid at one height: auto prefers the FFT operator (dense when not FFT-able: test_fft.py).
     assert isinstance(operator, FFTOperator)

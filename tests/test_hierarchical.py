@@ -17,8 +17,8 @@ from scipy import stats
 import gravuq  # noqa: F401  (64-bit mode)
 from gravuq.forward import sensitivity_matrix
 from gravuq.inference import GaussianPrior, gaussian_posterior
-from gravuq.inference._hierarchical import gaussian_moments, hierarchical_prior
-from gravuq.inference.gaussian import rml_solutions
+from gravuq.inference._hierarchical import hierarchical_prior
+from gravuq.inference.linear_gaussian import gaussian_moments, rml_solutions
 from gravuq.mesh import TensorMesh
 
 
@@ -80,7 +80,7 @@ def dipping_block(tmp_path_factory):
     """The B1 dipping block (21 x 21 x 11 cells, 441 stations): dense, float64."""
     from gravuq.config import load_config
     from gravuq.examples import write_dipping_block
-    from gravuq.workflow import prepare
+    from gravuq.pipeline import prepare
 
     setup = prepare(load_config(write_dipping_block(tmp_path_factory.mktemp("b1"))))
     stations = np.stack([setup.survey.x, setup.survey.y, setup.survey.z], axis=1)
@@ -116,8 +116,8 @@ def test_a_nonpositive_smoothing_is_refused(small):
 def _setup(small, folder):
     """The small case as a config run (hierarchical prior, 16 members, 150 epochs), prepared."""
     from gravuq.config import load_config
-    from gravuq.survey import write_stations_csv
-    from gravuq.workflow import prepare
+    from gravuq.io import write_stations_csv
+    from gravuq.pipeline import prepare
 
     mesh, stations, _, _, data, std = small
     write_stations_csv(folder / "stations.csv", *stations.T, data, std)
@@ -144,7 +144,7 @@ def test_rml_ensemble_of_inrs_follows_the_exact_hierarchical_posterior(small, tm
     """The default ensemble (rml, warm-started whitened INRs) with the learned prior against the
     exact Gaussian posterior under the same prior: the members' mean lies within a few
     Monte-Carlo standard errors of the exact mean, and their spread is of the exact size."""
-    from gravuq.workflow import recover
+    from gravuq.pipeline import recover
 
     setup = _setup(small, tmp_path)
     ensemble = recover(setup)
@@ -162,20 +162,19 @@ def test_rml_ensemble_of_inrs_follows_the_exact_hierarchical_posterior(small, tm
 
 
 def test_a_hierarchical_prior_that_does_not_fit_in_memory_is_an_input_error(small, tmp_path, monkeypatch):
-    import gravuq.forward._operator as operator_module
+    import gravuq.forward._build as budget_module
     from gravuq.errors import InputError
-    from gravuq.workflow import recover
+    from gravuq.pipeline import recover
 
     setup = _setup(small, tmp_path)
-    monkeypatch.setattr(operator_module, "available_memory_bytes", lambda: 1000)
+    monkeypatch.setattr(budget_module, "available_memory_bytes", lambda: 1000)
     with pytest.raises(InputError, match=r"run\.toml: \[inference\] prior_scale = 'hierarchical' needs"):
         recover(setup)
 
 
 def test_the_learned_prior_is_learned_once_per_prepared_setup(small, tmp_path, monkeypatch):
     """``gravuq compare`` runs several methods on one setup: the prior is learned for the first."""
-    import gravuq.inference._hierarchical as hierarchical_module
-    from gravuq.workflow import _prior
+    import gravuq.inference.prior_settings as hierarchical_module
 
     setup = _setup(small, tmp_path)
     calls = []
@@ -186,10 +185,10 @@ def test_the_learned_prior_is_learned_once_per_prepared_setup(small, tmp_path, m
         return learn(*args, **kwargs)
 
     monkeypatch.setattr(hierarchical_module, "hierarchical_prior", counting)
-    first, _ = _prior(setup)
-    second, _ = _prior(setup)
+    first, _ = setup.prior()
+    second, _ = setup.prior()
     assert len(calls) == 1 and second is first
     changed = dataclasses.replace(setup, config=dataclasses.replace(
         setup.config, inference=dataclasses.replace(setup.config.inference, prior_std=80.0)))
-    _prior(changed)
+    changed.prior()
     assert len(calls) == 2

@@ -13,7 +13,10 @@ import pytest
 
 import gravuq  # noqa: F401  (64-bit mode)
 from gravuq.forward import make_operator, sensitivity_matrix
-from gravuq.inference import Engine, GaussianPrior, Problem, gaussian_posterior, make_optimizer, tikhonov
+from gravuq.inference import GaussianPrior, gaussian_posterior
+from gravuq.inference.tikhonov import tikhonov
+from gravuq.inference.training import (Engine, FirstOrder, MemberTargets, Network, Objective, Stopping, adam,
+                                       divergence_report)
 from gravuq.mesh import TensorMesh
 from gravuq.model import VoxelField, trainable
 from gravuq.synthetic import gaussian_noise, sphere
@@ -103,11 +106,12 @@ def test_randomised_map_on_the_engine_is_the_exact_posterior(small):
     perturbed = data + np.stack([gaussian_noise(k, std) for k in jax.random.split(jax.random.key(11), members)])
     operator, _ = make_operator(mesh, stations, mode="dense", dtype="float64")
     params, static = trainable(jax.vmap(lambda a: VoxelField(a))(jnp.asarray(anchors)))
-    problem = Problem(operator, jnp.zeros((mesh.n_cells, 3)), jnp.asarray(perturbed), jnp.asarray(1.0 / std),
-                      jnp.asarray(anchors), prior)
-    engine = Engine(static, make_optimizer(2.0, "cosine", 3000), target_misfit=None, chunk_epochs=500)
+    problem = Objective(operator=operator, coordinates=jnp.zeros((mesh.n_cells, 3)), inverse_std=jnp.asarray(1.0 / std),
+                        targets=MemberTargets(data=jnp.asarray(perturbed), anchor=jnp.asarray(anchors)), prior=prior)
+    engine = Engine(Network(static), FirstOrder(adam(2.0, "cosine", 3000)), Stopping(target_misfit=None),
+                    chunk_epochs=500)
     state, _ = engine.run(engine.init(params, jax.random.key(0), problem), problem, 3000)
-    draws = np.asarray(engine.densities(engine.final_params(state), None))
+    draws = np.asarray(engine.densities(engine.kept_params(state), problem))
 
     sd = np.sqrt(exact.variance)
     z = (draws.mean(axis=0) - exact.mean) / (sd / np.sqrt(members))
@@ -124,14 +128,13 @@ def test_engine_stops_diverging_members_and_keeps_the_rest(small):
     values = jnp.zeros((3, mesh.n_cells)).at[1].set(jnp.nan)
     params, static = trainable(jax.vmap(lambda a: VoxelField(a))(values))
     data = jnp.ones((3, len(stations)))
-    problem = Problem(operator, jnp.zeros((mesh.n_cells, 3)), data, jnp.ones(len(stations)) * 10.0)
-    engine = Engine(static, make_optimizer(1.0), target_misfit=None, chunk_epochs=20)
+    problem = Objective(operator=operator, coordinates=jnp.zeros((mesh.n_cells, 3)),
+                        inverse_std=jnp.ones(len(stations)) * 10.0, targets=MemberTargets(data=data))
+    engine = Engine(Network(static), FirstOrder(adam(1.0)), Stopping(target_misfit=None), chunk_epochs=20)
     state, _ = engine.run(engine.init(params, jax.random.key(0), problem), problem, 40)
-    assert np.asarray(state.diverged).tolist() == [False, True, False]
-    from gravuq.inference._engine import divergence_report
-
+    assert np.asarray(state.members.diverged).tolist() == [False, True, False]
     assert divergence_report(state) == [{"member": 1, "epoch": 0, "cause": "non-finite loss"}]
-    final = np.asarray(engine.densities(engine.final_params(state), None))
+    final = np.asarray(engine.densities(engine.kept_params(state), problem))
     assert np.all(np.isfinite(final[[0, 2]]))
 
 

@@ -13,7 +13,7 @@ from scipy import stats
 import gravuq  # noqa: F401
 from gravuq.config import load_config
 from gravuq.inference.last_layer import LastLayerProblem, _Spectrum, closed_form, nuts
-from gravuq.workflow import run_command
+from gravuq.runs import run_command
 
 from test_cli import Case
 

@@ -16,7 +16,7 @@ import pytest
 
 import gravuq  # noqa: F401  (turns on jax x64 before any array is made)
 from gravuq.forward import make_operator
-from gravuq.inference import Engine, Problem, make_optimizer, stack_members
+from gravuq.inference.training import Engine, FirstOrder, MemberTargets, Network, Objective, Stopping, adam, stack_members
 from gravuq.mesh import TensorMesh
 from gravuq.model import (
     DensityField,
@@ -212,7 +212,7 @@ def _gradient_and_adam_step(params, static, points, weights):
         return jnp.sum(weights * eqx.combine(p, static).density(points))
 
     grads = jax.grad(loss)(params)
-    optimizer = make_optimizer(0.1, clip_norm=1.0)
+    optimizer = adam(0.1, clip_norm=1.0)
     updates, _ = optimizer.update(grads, optimizer.init(params), params)
     return grads, updates
 
@@ -306,19 +306,19 @@ def test_engine_fits_the_sphere_to_the_target_misfit(sphere_problem):
     params, static = stack_members(make, jax.random.split(jax.random.key(0), members))
     for leaf in jax.tree.leaves(params):  # one batched pytree with a leading member axis
         assert leaf.shape[0] == members
-    problem = Problem(operator, coordinates, jnp.asarray(np.tile(case.gz, (members, 1)), jnp.float32),
-                      jnp.asarray(1.0 / case.std, jnp.float32))
+    problem = Objective(operator=operator, coordinates=coordinates, inverse_std=jnp.asarray(1.0 / case.std, jnp.float32),
+                        targets=MemberTargets(data=jnp.asarray(np.tile(case.gz, (members, 1)), jnp.float32)))
     epochs = 800
-    engine = Engine(static, make_optimizer(2e-2), target_misfit=1.0, chunk_epochs=100)
+    engine = Engine(Network(static), FirstOrder(adam(2e-2)), Stopping(target_misfit=1.0), chunk_epochs=100)
     state = engine.init(params, jax.random.key(0), problem)
-    assert np.all(np.asarray(state.chi2) > 1e3)  # the untrained networks do not explain the data
-    initial = np.asarray(engine.densities(params, coordinates))
+    assert np.all(np.asarray(state.members.chi2) > 1e3)  # the untrained networks do not explain the data
+    initial = np.asarray(engine.densities(params, problem))
     assert not np.allclose(initial[0], initial[1])  # members start from distinct initialisations
     state, history = engine.run(state, problem, epochs)
     assert history.shape[1] == members
-    assert np.all(np.asarray(state.reached_target)) and not np.any(np.asarray(state.diverged))
+    assert np.all(np.asarray(state.members.reached_target)) and not np.any(np.asarray(state.members.diverged))
     assert int(state.epoch) < epochs  # stopped by the discrepancy principle, not by running out
-    density = np.asarray(engine.densities(engine.final_params(state), coordinates), np.float64)
+    density = np.asarray(engine.densities(engine.kept_params(state), problem), np.float64)
     predicted = np.asarray(operator.forward(jnp.asarray(density, jnp.float64)), np.float64)
     chi2 = np.mean(((predicted - case.gz) / case.std) ** 2, axis=1)
     assert np.all(chi2 <= 1.2), chi2

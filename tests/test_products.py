@@ -21,12 +21,13 @@ from gravuq import synthetic
 from gravuq.errors import InputError
 from gravuq.forward import make_operator
 from gravuq.io import model_dataset, write_netcdf
-from gravuq.io._export import export_ubc, export_vtk, read_ubc_model
-from gravuq.mesh import read_ubc_mesh
+from gravuq.io import export_ubc, export_vtk, read_ubc_model
+from gravuq.io import read_ubc_mesh
 from gravuq.posterior import inference_data, summarise_draws
 from gravuq.products import (Hole, drill_log, load_results, predict, rank_collars, read_collars_csv,
                              write_drill_log, write_predictions)
-from gravuq.survey import Survey, read_stations_csv, write_stations_csv
+from gravuq.io import read_stations_csv, write_stations_csv
+from gravuq.survey import Survey
 from gravuq_cli.products import register
 
 THRESHOLD = 150.0

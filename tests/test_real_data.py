@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from gravuq.config import load_config
-from gravuq.survey import read_station_table, read_survey
+from gravuq.io import read_station_table, read_survey
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "gambit-point-small"
@@ -69,7 +69,7 @@ def test_accuracy_becomes_std_in_mgal(config):
 
 
 def test_gaussian_posterior_on_a_coarse_mesh(config):
-    from gravuq.workflow import prepare, recover
+    from gravuq.pipeline import prepare, recover
 
     # 10 km x 10 km x 5 km cells over the same volume: 19 x 9 x 6 cells, a few seconds.
     mesh = dataclasses.replace(config.mesh, origin=(-95_000.0, -45_000.0, -30_000.0),

@@ -13,7 +13,7 @@ import xarray as xr
 
 from gravuq.config import load_config
 from gravuq.errors import InputError
-from gravuq.workflow import run_command
+from gravuq.runs import run_command
 
 from test_cli import Case, invoke
 

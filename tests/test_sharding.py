@@ -21,7 +21,9 @@ import jax, jax.numpy as jnp, numpy as np
 import gravuq
 from gravuq.config import InferenceConfig, ModelConfig
 from gravuq.forward import make_operator
-from gravuq.inference import train_members
+from gravuq.inference.training import (MemberTargets, Objective, TrainingSettings, make_engine, stack_members,
+                                       train_members)
+from gravuq.model import model_from_config
 from gravuq.mesh import TensorMesh
 from gravuq.model import Normaliser
 
@@ -32,9 +34,13 @@ operator, _ = make_operator(mesh, stations)
 truth = np.zeros(mesh.shape)
 truth[3:6, 2:5, 3:6] = 300.0
 data = np.asarray(operator.forward(jnp.asarray(truth.ravel())), np.float64)
-fit = train_members(operator, Normaliser.for_mesh(mesh)(mesh.cell_centers), data, np.full(data.size, 0.05),
-                    ModelConfig(encoding="fourier", width=16, depth=2), InferenceConfig(epochs=10, patience=0),
-                    jax.random.key(1), members=4, target_misfit=None)
+model = ModelConfig(encoding="fourier", width=16, depth=2)
+params, static = stack_members(lambda k: model_from_config(model, key=k), jax.random.split(jax.random.key(1), 4))
+objective = Objective(operator=operator, coordinates=Normaliser.for_mesh(mesh)(mesh.cell_centers),
+                      inverse_std=jnp.full(data.size, 1 / 0.05, jnp.float32),
+                      targets=MemberTargets(data=jnp.asarray(np.tile(data, (4, 1)), jnp.float32)))
+engine = make_engine(static, TrainingSettings(epochs=10, patience=0), target_misfit=None)
+fit = train_members(engine, params, objective, jax.random.key(0), 10, observed=data, std=np.full(data.size, 0.05))
 devices = sorted({len(leaf.sharding.device_set) for leaf in jax.tree.leaves(fit.params)})
 np.savez(sys.argv[1], density=fit.density, devices=np.array(devices), count=len(jax.devices()))
 """

@@ -13,16 +13,8 @@ from hypothesis import strategies as st
 
 from gravuq.config import DataColumns, DataConfig
 from gravuq.errors import InputError
-from gravuq.survey import (
-    Survey,
-    fit_trend,
-    read_stations_csv,
-    read_survey,
-    read_ubc_obs,
-    sniff_format,
-    write_stations_csv,
-    write_ubc_obs,
-)
+from gravuq.io import read_stations_csv, read_survey, read_ubc_obs, sniff_format, write_stations_csv, write_ubc_obs
+from gravuq.survey import Survey, fit_trend
 
 CSV = """x,y,z,gz,std
 0,0,10,1.5,0.1

@@ -14,7 +14,7 @@ import pytest
 
 from gravuq.config import parse_config
 from gravuq.errors import InputError
-from gravuq.survey import read_station_table, read_survey, read_values, read_xyz
+from gravuq.io import read_station_table, read_survey, read_values, read_xyz
 
 XYZ = "0,0,0\n100,0,0\n0,100,0\n100,100,0\n"
 GZ = "1.0\n2.0\n3.0\n4.0\n"
@@ -143,8 +143,8 @@ def test_forward_reads_only_xyz_from_a_header_less_file(tmp_path):
     from gravuq.config import load_config
     from gravuq.io import model_dataset, write_netcdf
     from gravuq.mesh import TensorMesh
-    from gravuq.survey import read_stations_csv
-    from gravuq.workflow import forward_stations
+    from gravuq.io import read_stations_csv
+    from gravuq.runs import forward_stations
 
     mesh = TensorMesh.uniform((0.0, 0.0, -100.0), (50.0, 50.0, 50.0), (2, 2, 2))
     write_netcdf(tmp_path / "truth.nc", model_dataset(mesh, {"density": np.full(mesh.shape, 300.0)}))

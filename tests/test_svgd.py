@@ -8,8 +8,9 @@ import pytest
 
 import gravuq  # noqa: F401  (64-bit mode)
 from gravuq.forward import DenseOperator
-from gravuq.inference import Engine, GaussianPrior, Problem, gaussian_posterior, make_optimizer
-from gravuq.inference._stein import SteinKernel
+from gravuq.inference import GaussianPrior, gaussian_posterior
+from gravuq.inference.training import (Engine, MemberTargets, Network, Objective, Stein, SteinKernel, Stopping,
+                                       adam)
 from gravuq.mesh import TensorMesh
 from gravuq.model import VoxelField, trainable
 
@@ -31,12 +32,14 @@ def target():
 def _svgd(prior, particles, space, epochs=3000, rate=1.0):
     params, static = trainable(jax.vmap(lambda a: VoxelField(a))(jnp.asarray(particles)))
     members = particles.shape[0]
-    problem = Problem(DenseOperator(jnp.asarray(MATRIX)), jnp.zeros((2, 3)), jnp.tile(jnp.asarray(DATA), (members, 1)),
-                      jnp.asarray(1.0 / STD), jnp.zeros((members, 2)), prior)
-    engine = Engine(static, make_optimizer(rate, "cosine", epochs), target_misfit=None, chunk_epochs=500,
-                    stein=SteinKernel(space))
+    problem = Objective(operator=DenseOperator(jnp.asarray(MATRIX)), coordinates=jnp.zeros((2, 3)),
+                        inverse_std=jnp.asarray(1.0 / STD), prior=prior,
+                        targets=MemberTargets(data=jnp.tile(jnp.asarray(DATA), (members, 1)),
+                                              anchor=jnp.zeros((members, 2))))
+    engine = Engine(Network(static), Stein(SteinKernel(space), adam(rate, "cosine", epochs)),
+                    Stopping(target_misfit=None), chunk_epochs=500)
     state, _ = engine.run(engine.init(params, jax.random.key(0), problem), problem, epochs)
-    return np.asarray(engine.densities(engine.final_params(state), None))
+    return np.asarray(engine.densities(engine.kept_params(state), problem))
 
 
 @pytest.mark.parametrize("space", ["function", "weight"])

@@ -41,8 +41,10 @@ import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
 from ..mesh import TensorMesh
-from ._operator import SENSITIVITY_SCALE, _corner_sum, linear_map
+from ._kernel import SENSITIVITY_SCALE, corner_sum, linear_map
+from ._operator import ForwardOperator
 from ._prism import node_potential_gz
+from ._rows import Rows, make_rows
 
 #: Horizontal cell widths count as one width when they agree to this fraction.
 _WIDTH_TOLERANCE = 1e-9
@@ -120,16 +122,26 @@ def station_lattice(mesh: TensorMesh, stations) -> StationLattice | str:
 
 
 def _fft_size(minimum: int) -> int:
-    """The smallest ``n >= minimum`` with no prime factor above 7 (fast for FFT libraries)."""
-    n = max(1, minimum)
-    while True:
-        rest = n
-        for prime in (2, 3, 5, 7):
-            while rest % prime == 0:
-                rest //= prime
-        if rest == 1:
-            return n
-        n += 1
+    """The smallest ``n >= minimum`` with no prime factor above 7 (fast for FFT libraries).
+
+    Found by walking the products ``2^a 3^b 5^c 7^d`` up to ``2 * minimum`` (a power of two that
+    large always qualifies): O(log^4 n) candidates, however large ``minimum`` is.
+    """
+    minimum = max(1, int(minimum))
+    best = 1 << (minimum - 1).bit_length()
+    power7 = 1
+    while power7 < best:
+        power5 = power7
+        while power5 < best:
+            power3 = power5
+            while power3 < best:
+                # The smallest power of two that lifts power3 to at least minimum.
+                candidate = power3 << max(0, (-(-minimum // power3) - 1).bit_length())
+                best = min(best, candidate)
+                power3 *= 3
+            power5 *= 5
+        power7 *= 7
+    return best
 
 
 def padded_shape(mesh: TensorMesh, lattice_shape: tuple[int, int]) -> tuple[int, int]:
@@ -162,36 +174,37 @@ def layer_kernels(mesh: TensorMesh, lattice: StationLattice) -> np.ndarray:
     offsets_z = mesh.nodes_z - lattice.height
 
     def build(x, y, z):
-        return SENSITIVITY_SCALE * _corner_sum(node_potential_gz(x[None, None, :], y[None, :, None], z[:, None, None]))
+        return SENSITIVITY_SCALE * corner_sum(node_potential_gz(x[None, None, :], y[None, :, None], z[:, None, None]))
 
     as64 = (jnp.asarray(o, dtype=jnp.float64) for o in (offsets_x, offsets_y, offsets_z))
     return np.asarray(jax.jit(build)(*as64))
 
 
-class FFTOperator(eqx.Module):
+class FFTOperator(ForwardOperator):
     """The sensitivity applied as per-layer 2-D FFT convolutions (see the module notes).
 
     ``forward`` maps density contrasts ``(..., cells)`` in kg/m^3 to gz ``(..., stations)`` in mGal,
     positive downward; ``adjoint`` is its exact transpose. Leading axes (ensemble members) are
-    batched. Gradients through ``forward`` use ``adjoint`` (a custom VJP). Build it with
+    batched. Gradients through ``forward`` use ``adjoint`` (a custom VJP). ``rows`` builds exact
+    float64 rows (block-Toeplitz slices of one table) for ``dense``. Build it with
     :func:`fft_operator` or ``make_operator(..., mode="fft")``.
     """
 
     spectrum: Complex[Array, "nz py px_half"]
     station_y: Int[Array, " station"]
     station_x: Int[Array, " station"]
+    rows: Rows
     mesh_shape: tuple[int, int, int] = eqx.field(static=True)
     padded_shape: tuple[int, int] = eqx.field(static=True)
-    dtype: np.dtype = eqx.field(static=True)
+    storage: np.dtype = eqx.field(static=True)
 
     @property
-    def n_stations(self) -> int:
-        return self.station_y.shape[0]
+    def dtype(self) -> np.dtype:
+        return self.storage
 
     @property
-    def n_cells(self) -> int:
-        nz, ny, nx = self.mesh_shape
-        return nz * ny * nx
+    def kind(self) -> str:
+        return "fft"
 
     def forward(self, density: Float[Array, "*batch cell"]) -> Float[Array, "*batch station"]:
         """gz in mGal (positive down) of density contrasts in kg/m^3."""
@@ -259,7 +272,7 @@ def fft_operator(mesh: TensorMesh, stations, dtype="float32", lattice: StationLa
     complex_dtype = jnp.complex64 if np.dtype(dtype) == np.float32 else jnp.complex128
     index = lattice.index
     return FFTOperator(
-        jnp.asarray(spectrum, dtype=complex_dtype),
-        jnp.asarray(ny - 1 + index[:, 0], dtype=jnp.int32),
-        jnp.asarray(nx - 1 + index[:, 1], dtype=jnp.int32),
-        (nz, ny, nx), (py, px), np.dtype(dtype))
+        spectrum=jnp.asarray(spectrum, dtype=complex_dtype),
+        station_y=jnp.asarray(ny - 1 + index[:, 0], dtype=jnp.int32),
+        station_x=jnp.asarray(nx - 1 + index[:, 1], dtype=jnp.int32),
+        rows=make_rows(mesh, stations), mesh_shape=(nz, ny, nx), padded_shape=(py, px), storage=np.dtype(dtype))

@@ -1,13 +1,30 @@
-"""Inference methods sharing one forward operator and one batched particle engine."""
+"""Inference methods, one module each, sharing one forward operator and one training engine.
 
-from ._engine import Engine, EngineState, Problem, make_optimizer, stack_members
-from ._members import MemberFit, train_members
-from ._prior import GaussianPrior, depth_weighting, prior_from_config
-from .gaussian import GaussianPosterior, gaussian_posterior
-from .tikhonov import TikhonovResult, tikhonov
+Every method is ``run(problem, settings, key, hooks) -> MethodResult`` (``problem.py``):
+
+- ``deterministic``: one INR trained to the target misfit (the seed paper's method);
+- ``tikhonov``: smooth depth-weighted least squares (Li & Oldenburg 1998);
+- ``gaussian``: the exact linear-Gaussian posterior (``linear_gaussian`` holds its algebra);
+- ``ensemble``: deep ensembles (randomised MAP, randomised prior functions, random inits);
+- ``svgd``: Stein variational gradient descent over INR particles;
+- ``last_layer``: a Bayesian last layer over one INR's features (NumPyro NUTS or closed form).
+
+The prior they share is built in ``prior_settings`` (``prior``: the Gaussian prior;
+``_hierarchical``: learned per-cell scales); ``training`` is the engine.
+"""
+
+from . import deterministic, ensemble, gaussian, last_layer, svgd, tikhonov
+from .linear_gaussian import GaussianPosterior, gaussian_moments, gaussian_posterior, rml_solutions
+from .prior import GaussianPrior, depth_weighting
+from .prior_settings import PriorSettings, build_prior
+from .problem import Hooks, InverseProblem, MethodResult, TrainingRecord
+
+#: Method name -> its module (each has ``run`` and a settings class).
+METHODS = {"deterministic": deterministic, "tikhonov": tikhonov, "gaussian": gaussian, "ensemble": ensemble,
+           "svgd": svgd, "last_layer": last_layer}
 
 __all__ = [
-    "Engine", "EngineState", "GaussianPosterior", "GaussianPrior", "MemberFit", "Problem", "TikhonovResult",
-    "depth_weighting", "gaussian_posterior", "make_optimizer", "prior_from_config", "stack_members", "tikhonov",
-    "train_members",
+    "METHODS", "GaussianPosterior", "GaussianPrior", "Hooks", "InverseProblem", "MethodResult", "PriorSettings",
+    "TrainingRecord", "build_prior", "depth_weighting", "deterministic", "ensemble", "gaussian", "gaussian_moments",
+    "gaussian_posterior", "last_layer", "rml_solutions", "svgd", "tikhonov",
 ]

@@ -33,15 +33,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 import numpy as np
 from scipy import ndimage
 
 from ..mesh import TensorMesh
-from ._prior import GaussianPrior
-from .gaussian import _factor
+from .linear_gaussian import gaussian_moments
+from .prior import GaussianPrior
 
 
 @dataclass(frozen=True)
@@ -60,20 +58,6 @@ class HierarchicalReport:
         return {"prior_scale": "hierarchical", "start_std": self.start_std, "em_steps": self.steps,
                 "log_evidence": self.log_evidence, "log_evidence_constant_prior": self.log_evidence_constant,
                 "prior_std_min": self.std_min, "prior_std_max": self.std_max}
-
-
-@jax.jit
-def gaussian_moments(matrix, data, std, prior: GaussianPrior):
-    """Exact posterior mean and marginal variance (kg/m^3, (kg/m^3)^2) and the log evidence
-    ``log N(d; 0, G C G^T + diag(std^2))`` for the dense ``matrix`` (mGal per kg/m^3)."""
-    gc, factor = _factor(matrix, std, prior)
-    whitened = jsl.solve_triangular(factor, data, lower=True)
-    mean = gc.T @ jsl.cho_solve((factor, True), data)
-    reduction = jsl.solve_triangular(factor, gc, lower=True)
-    variance = jnp.maximum(prior.variance() - jnp.sum(reduction**2, axis=0), 0.0)
-    log_evidence = (-0.5 * whitened @ whitened - jnp.sum(jnp.log(jnp.diag(factor)))
-                    - 0.5 * data.size * jnp.log(2.0 * jnp.pi))
-    return mean, variance, log_evidence
 
 
 def _with_std(prior: GaussianPrior, std: np.ndarray) -> GaussianPrior:
@@ -138,4 +122,4 @@ def hierarchical_prior(matrix, data, std, mesh: TensorMesh, prior_std: float, co
     return prior, report
 
 
-__all__ = ["HierarchicalReport", "gaussian_moments", "hierarchical_prior"]
+__all__ = ["HierarchicalReport", "hierarchical_prior"]

@@ -1,86 +1,33 @@
-"""The exact linear-Gaussian posterior on the voxel grid: the reference for every other method.
+"""The exact linear-Gaussian posterior as a method: the reference every other method is judged by.
 
-Gravity is linear in density: ``d = G m + e`` with ``e ~ N(0, C_d)``, ``C_d = diag(sigma^2)``
-(mGal^2), and a Gaussian prior ``m ~ N(0, C)`` (kg/m^3; see ``_prior.GaussianPrior``). The
-posterior is Gaussian with
-
-    mean       = C G^T S^-1 d,            S = G C G^T + C_d   (stations x stations)
-    covariance = C - C G^T S^-1 G C
-
-so one Cholesky factorisation of ``S`` (size n_stations) gives the exact mean and the exact
-marginal variances ``diag(C) - sum((L^-1 G C)^2, axis=0)``. Posterior draws use Matheron's rule
-(exact): ``m = m0 + C G^T S^-1 (d + e - G m0)`` with ``m0`` a prior draw and ``e`` a noise draw,
-which is also what a randomised-MAP ensemble computes for a linear problem. Everything runs in
-float64 on the dense sensitivity.
-
-References: Tarantola (2005), Inverse Problem Theory, SIAM, section 3.2; resolution
-``1 - C_post / C_prior`` per cell.
+Gravity is linear in density, so with the Gaussian prior the posterior is Gaussian and one
+factorisation of the station system gives its exact mean, marginal variances and draws (see
+:mod:`gravuq.inference.linear_gaussian`). Units: density contrast in kg/m^3, gz in mGal.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
-import jax.scipy.linalg as jsl
-import numpy as np
-
-from ._prior import GaussianPrior
+from .linear_gaussian import gaussian_posterior
+from .problem import Hooks, InverseProblem, MethodResult
 
 
 @dataclass(frozen=True)
-class GaussianPosterior:
-    """Exact posterior moments and draws (kg/m^3): ``mean``, ``variance`` and ``prior_variance``
-    ``(cells,)``; ``draws`` ``(count, cells)``; ``prior_draws`` the ``m0`` behind them."""
+class GaussianSettings:
+    """``draws``: exact posterior draws to write (Matheron's rule)."""
 
-    mean: np.ndarray
-    variance: np.ndarray
-    prior_variance: np.ndarray
-    draws: np.ndarray
-    prior_draws: np.ndarray
+    draws: int = 20
 
 
-def _factor(matrix, std, prior: GaussianPrior):
-    gc = prior.covariance_apply(matrix)  # rows of G C, (stations, cells)
-    return gc, jnp.linalg.cholesky(gc @ matrix.T + jnp.diag(std**2))
+def run(problem: InverseProblem, settings: GaussianSettings, key, hooks: Hooks = Hooks()) -> MethodResult:
+    """Exact moments and ``settings.draws`` exact draws (from ``key``) under the problem's prior;
+    needs the dense float64 sensitivity (``problem.dense``)."""
+    matrix = problem.dense()
+    prior, prior_info = problem.prior()
+    posterior = gaussian_posterior(matrix, problem.data, problem.std, prior, key, settings.draws)
+    return MethodResult(posterior.draws, prior_variance=posterior.prior_variance,
+                        moments=(posterior.mean, posterior.variance), info={"prior": prior_info})
 
 
-@jax.jit
-def _posterior(matrix, data, std, prior: GaussianPrior, prior_draws, noise):
-    gc, factor = _factor(matrix, std, prior)
-    mean = gc.T @ jsl.cho_solve((factor, True), data)
-    reduction = jsl.solve_triangular(factor, gc, lower=True)
-    variance = prior.variance() - jnp.sum(reduction**2, axis=0)
-    innovations = data[None, :] + noise - prior_draws @ matrix.T
-    draws = prior_draws + jsl.cho_solve((factor, True), innovations.T).T @ gc
-    return mean, jnp.maximum(variance, 0.0), draws
-
-
-@jax.jit
-def _rml(matrix, std, prior: GaussianPrior, anchors, targets):
-    gc, factor = _factor(matrix, std, prior)
-    innovations = targets - anchors @ matrix.T
-    return anchors + jsl.cho_solve((factor, True), innovations.T).T @ gc
-
-
-def rml_solutions(matrix, std, prior: GaussianPrior, anchors, targets) -> np.ndarray:
-    """The exact randomised-MAP solutions ``argmin |(G m - d_k) / std|^2 + |C^(-1/2) (m - a_k)|^2``
-    for anchors ``a_k`` ``(members, cells)`` kg/m^3 and data ``d_k`` ``(members, stations)`` mGal:
-    ``m_k = a_k + C G^T S^-1 (d_k - G a_k)`` (float64, dense ``matrix`` in mGal per kg/m^3)."""
-    as64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
-    return np.asarray(_rml(as64(matrix), as64(std), prior, as64(anchors), as64(targets)))
-
-
-def gaussian_posterior(matrix, data, std, prior: GaussianPrior, key, draws: int = 20) -> GaussianPosterior:
-    """The exact posterior for the dense sensitivity ``matrix`` (mGal per kg/m^3, float64 used),
-    observed ``data`` and its ``std`` (mGal), with ``draws`` exact posterior draws from ``key``."""
-    matrix = jnp.asarray(matrix, jnp.float64)
-    data = jnp.asarray(data, jnp.float64)
-    std = jnp.asarray(std, jnp.float64)
-    prior_key, noise_key = jax.random.split(key)
-    prior_draws = prior.sample(prior_key, draws)
-    noise = jax.random.normal(noise_key, (draws, data.size), jnp.float64) * std
-    mean, variance, samples = _posterior(matrix, data, std, prior, prior_draws, noise)
-    return GaussianPosterior(np.asarray(mean), np.asarray(variance), np.asarray(prior.variance()),
-                             np.asarray(samples), np.asarray(prior_draws))
+__all__ = ["GaussianSettings", "run"]

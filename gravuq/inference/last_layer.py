@@ -25,12 +25,17 @@ Tarantola (2005) for the Gaussian algebra.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy import optimize
+
+from .deterministic import train_networks
+from .problem import Hooks, MethodResult, TrainingRecord
 
 #: Prior width of log(tau) around log(tau0), and of the log noise scale factor.
 LOG_TAU_SCALE = 1.0
@@ -182,3 +187,54 @@ def prior_density_variance(problem: LastLayerProblem, key, draws: int = 400) -> 
     log_tau = np.log(problem.tau0) + LOG_TAU_SCALE * np.asarray(jax.random.normal(tau_key, (draws, 1), jnp.float64))
     weights = np.exp(log_tau) * np.asarray(jax.random.normal(weight_key, (draws, problem.design.shape[1]), jnp.float64))
     return problem.density(weights).var(axis=0, ddof=1)
+
+
+#: At most this many draws per chain are kept in the outputs (NUTS chains are thinned to it).
+MAX_DRAWS_PER_CHAIN = 250
+
+
+@dataclass(frozen=True)
+class LastLayerSettings:
+    """The network (``model``, trained with ``training`` to ``target_misfit``), the prior density
+    scale ``prior_std`` (kg/m^3) behind ``tau0``, the ``solver`` (``"auto"``, ``"nuts"``,
+    ``"closed_form"``; auto takes NUTS up to 128 features), NUTS ``chains``, ``warmup`` and
+    ``samples``, and the closed form's ``draws``."""
+
+    model: object
+    training: object
+    target_misfit: float
+    prior_std: float
+    solver: str = "auto"
+    chains: int = 2
+    warmup: int = 500
+    samples: int = 500
+    draws: int = 20
+
+
+def run(problem, settings: LastLayerSettings, key, hooks: Hooks | None = None) -> MethodResult:
+    """A Bayesian last layer over one trained INR's features (see the module notes)."""
+    hooks = hooks or Hooks()
+    train_key, sample_key, prior_key = jax.random.split(key, 3)
+    network_settings = dataclasses.replace(settings, model=dataclasses.replace(settings.model, head="linear"))
+    fit = train_networks(problem, network_settings, train_key, 1, hooks, "last layer: training the INR")
+    network = eqx.combine(jax.tree.map(lambda leaf: leaf[0], fit.params), fit.static)
+    features = np.asarray(jax.vmap(network.features)(problem.coordinates), np.float64)
+    linear = last_layer_problem(problem.operator, features, problem.data, problem.std, settings.model.bounds,
+                                settings.prior_std)
+    solver = settings.solver
+    if solver == "auto":
+        solver = "nuts" if linear.design.shape[1] <= 128 else "closed_form"
+    chains = 1
+    if solver == "nuts":
+        weights, info = nuts(linear, sample_key, settings.chains, settings.warmup, settings.samples,
+                             progress=hooks.progress is not None)
+        chains = weights.shape[0]
+        step = max(1, -(-weights.shape[1] // MAX_DRAWS_PER_CHAIN))
+        weights = weights[:, ::step].reshape(-1, weights.shape[-1])
+    else:
+        weights, info = closed_form(linear, sample_key, settings.draws)
+    info = {**info, "features": int(linear.design.shape[1]), "epochs": fit.epochs,
+            "parameter_count": fit.parameter_count, "encoding": settings.model.encoding}
+    return MethodResult(linear.density(weights), prior_variance=prior_density_variance(linear, prior_key),
+                        chains=chains, training=TrainingRecord(fit.history, settings.target_misfit, fit.epochs),
+                        info=info)

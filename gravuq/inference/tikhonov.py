@@ -30,7 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..mesh import TensorMesh
-from ._prior import depth_weighting
+from .prior import depth_weighting
+from .problem import Hooks, InverseProblem, MethodResult
 
 
 @dataclass(frozen=True)
@@ -141,3 +142,21 @@ def tikhonov(operator, mesh: TensorMesh, data, std, target: float = 1.0, depth_e
     predicted = np.asarray(forward(jnp.asarray(m)))
     chi2 = float(np.mean(((predicted - np.asarray(data)) * np.asarray(weights_data)) ** 2))
     return TikhonovResult(m, predicted, chi2, float(np.exp(log_beta)), solves)
+
+
+@dataclass(frozen=True)
+class TikhonovSettings:
+    """``target_misfit`` chi^2/N to reach; ``depth_exponent`` the Li-Oldenburg exponent;
+    ``smallness`` the weight of smallness relative to smoothness; ``bounds`` (kg/m^3) to clip to."""
+
+    target_misfit: float = 1.0
+    depth_exponent: float = 1.0
+    smallness: float = 10.0
+    bounds: tuple[float, float] | None = None
+
+
+def run(problem: InverseProblem, settings: TikhonovSettings, key=None, hooks: Hooks = Hooks()) -> MethodResult:
+    """The smooth inversion of the module notes as a method (deterministic: ``key`` is unused)."""
+    result = tikhonov(problem.operator, problem.mesh, problem.data, problem.std, settings.target_misfit,
+                      settings.depth_exponent, settings.smallness, bounds=settings.bounds)
+    return MethodResult(result.density[None, :], info={"beta": result.beta, "solves": result.solves})

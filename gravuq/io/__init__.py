@@ -1,9 +1,25 @@
-"""Readers, writers and figures: the boundary between gravuq and files."""
+"""Readers and writers: the boundary between gravuq and files.
+
+Station files (CSV, header-less xyz and value files, UBC-GIF observations) and the survey of a
+``[data]`` section; UBC-GIF meshes and models; NetCDF models; VTK grids; checkpoints; atomic
+writes. Figures live in :mod:`gravuq.io.plots` (imported on demand: it loads matplotlib).
+"""
 
 from ._atomic import atomic_path, write_text_atomic
 from ._checkpoint import Checkpointer
 from ._export import export_ubc, export_vtk, read_ubc_model, write_ubc_model
-from . import _plots as plots
 from ._models import mesh_from_dataset, model_dataset, read_model, write_netcdf
+from ._stations import (ColumnNames, StationTable, read_station_table, read_stations_csv, read_survey, read_values,
+                        read_xyz, write_stations_csv)
+from ._text import csv_text
+from ._ubc_mesh import mesh_from_config, read_ubc_mesh, write_ubc_mesh
+from ._ubc_obs import read_ubc_obs, write_ubc_obs
+from .formats import sniff_format
 
-__all__ = ["Checkpointer", "export_ubc", "export_vtk", "read_ubc_model", "write_ubc_model", "plots", "atomic_path", "mesh_from_dataset", "model_dataset", "read_model", "write_netcdf", "write_text_atomic"]
+__all__ = [
+    "Checkpointer", "ColumnNames", "StationTable", "atomic_path", "csv_text", "export_ubc", "export_vtk",
+    "mesh_from_config", "mesh_from_dataset", "model_dataset", "read_model", "read_station_table",
+    "read_stations_csv", "read_survey", "read_ubc_mesh", "read_ubc_model", "read_ubc_obs", "read_values", "read_xyz",
+    "sniff_format", "write_netcdf", "write_stations_csv", "write_text_atomic", "write_ubc_mesh", "write_ubc_model",
+    "write_ubc_obs",
+]

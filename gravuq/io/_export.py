@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._atomic import atomic_path, write_text_atomic
+from ._ubc_mesh import write_ubc_mesh
 
 #: The mesh file name inside a UBC export folder.
 UBC_MESH_FILE = "mesh.msh"
@@ -108,8 +109,6 @@ def export_ubc(results, directory: str | Path) -> dict[str, Path]:
     dict
         ``{"mesh": path, "<field>": path, ...}`` of the files written.
     """
-    from ..mesh import write_ubc_mesh
-
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory}: expected a folder for the UBC files, found a file")

@@ -7,17 +7,14 @@ coordinates in metres (z elevation, positive up); density contrast in kg/m^3.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from ..constants import DENSITY_UNITS_TO_KG_M3
 from ..errors import InputError
+from ..mesh import TensorMesh
 from ._atomic import atomic_path
-
-if TYPE_CHECKING:  # the mesh module writes files through io, so import it lazily
-    from ..mesh import TensorMesh
 
 
 def model_dataset(mesh: TensorMesh, variables: dict[str, np.ndarray], attrs: dict | None = None,
@@ -39,8 +36,6 @@ def model_dataset(mesh: TensorMesh, variables: dict[str, np.ndarray], attrs: dic
 
 def mesh_from_dataset(dataset: xr.Dataset):
     """The tensor mesh of a dataset written by :func:`model_dataset` (from its ``*_node`` coordinates)."""
-    from ..mesh import TensorMesh
-
     nodes = [np.asarray(dataset[f"{axis}_node"], np.float64) for axis in ("x", "y", "z")]
     return TensorMesh(np.diff(nodes[0]), np.diff(nodes[1]), np.diff(nodes[2]), (nodes[0][0], nodes[1][0], nodes[2][0]))
 

@@ -92,6 +92,11 @@ class GaussianPrior(eqx.Module):
         z, y, x = (a.astype(density.dtype) for a in (self.inverse_root_z, self.inverse_root_y, self.inverse_root_x))
         return self._kron(scaled, z, y, x)
 
+    def whiten_transpose(self, white: Float[Array, "*batch cell"]) -> Float[Array, "*batch cell"]:
+        """The transpose of :meth:`whiten`, ``C^(-T/2) w`` (the inverse roots are symmetric)."""
+        z, y, x = (a.astype(white.dtype) for a in (self.inverse_root_z, self.inverse_root_y, self.inverse_root_x))
+        return self._kron(white, z, y, x) / self.std.ravel().astype(white.dtype)
+
     def covariance_apply(self, fields: Float[Array, "*batch cell"]) -> Float[Array, "*batch cell"]:
         """``C v`` for each row ``v`` (symmetric, so rows or columns alike)."""
         std = self.std.ravel()
@@ -108,8 +113,4 @@ class GaussianPrior(eqx.Module):
         return self.correlate(white)
 
 
-def prior_from_config(mesh: TensorMesh, inference) -> GaussianPrior:
-    """The prior that ``[inference]`` describes: ``prior_std``, ``prior_correlation_length`` and
-    ``depth_weighting`` (the Li-Oldenburg exponent; 0 for none)."""
-    return GaussianPrior.build(mesh, inference.prior_std, inference.prior_correlation_length,
-                               inference.depth_weighting)
+__all__ = ["GaussianPrior", "depth_weighting"]

@@ -1,0 +1,68 @@
+"""What every command shares: the reporter (messages and progress bars), the mapping of errors to
+exit codes (0 success, 2 bad input with one plain line, 1 internal error with the traceback),
+and the options that several commands take."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ConfigArgument = Annotated[Path, typer.Argument(help="The run's TOML config (see docs/config.md).", show_default=False)]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors; no progress bars.")]
+ResultsArgument = Annotated[Path, typer.Argument(metavar="RESULTS_DIR",
+    help="Results directory of a gravuq ensemble or invert run (holds summary.nc, and posterior.nc for "
+         "probabilistic runs).", show_default=False)]
+
+
+class Reporter:
+    """Messages and progress bars for one command, silenced by --quiet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            typer.echo(message, err=True)
+
+    def progress(self, total: int, description: str):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=description, unit="epoch", disable=self.quiet, file=sys.stderr,
+                    dynamic_ncols=True, mininterval=0.5)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM is handled like Ctrl-C: checkpoint, record, exit
+
+
+def guarded(action):
+    """Run ``action()``; map InputError to exit 2 and anything else to exit 1."""
+    import signal
+
+    from gravuq.errors import InputError
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        action()
+    except InputError as error:
+        typer.echo(f"gravuq: error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("gravuq: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception:  # an internal error: say so, with the traceback for a bug report
+        typer.echo("gravuq: internal error (please report it with the traceback below)", err=True)
+        traceback.print_exc()
+        raise typer.Exit(1) from None
+
+
+def load(config_path: Path):
+    from gravuq.config import load_config
+
+    return load_config(config_path)

@@ -1,0 +1,62 @@
+"""``[inference]``: the recovery method, its training and its prior.
+
+Units follow SPEC section 1: ``prior_std`` in kg/m^3 (density contrast), lengths in metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._checks import _Section, choice, integer, number, setting
+
+@dataclass(frozen=True)
+class InferenceConfig(_Section):
+    """``[inference]``: the recovery method and its training settings.
+
+    ``prior_std`` is in kg/m^3, ``prior_correlation_length`` in metres.
+    """
+
+    method: str = setting("ensemble", choice("deterministic", "tikhonov", "ensemble", "last_layer",
+                                             "svgd", "gaussian"), "recovery method")
+    ensemble_mode: str = setting("rml", choice("rml", "init", "prior_function"),
+                                 "ensemble: rml (randomised MAP: prior draw + network, anchored) | "
+                                 "prior_function (prior draw + network, no anchor penalty) | init (seeds only)")
+    members: int = setting(20, integer(1), "ensemble members / SVGD particles")
+    epochs: int = setting(500, integer(1), "training epochs")
+    learning_rate: float = setting(1e-2, number(0, exclusive=True), "Adam learning rate")
+    gradient_clip: float = setting(0.0, number(0),
+                                   "clip each member's gradient to this global norm before Adam; 0 = off")
+    schedule: str = setting("constant", choice("constant", "cosine", "exponential"),
+                            "learning-rate schedule")
+    # jax.random.key takes a 32-bit seed; larger ones would fail deep inside JAX.
+    seed: int = setting(0, integer(0, 2**32 - 1), "random seed: makes a run reproducible")
+    target_misfit: float = setting(1.0, number(0, exclusive=True),
+                                   "stop when chi^2/N reaches it (discrepancy principle)")
+    patience: int = setting(50, integer(0), "epochs without improvement before stopping; 0 = off")
+    prior_std: float = setting(50.0, number(0, exclusive=True), "prior scale, kg/m^3")
+    prior_correlation_length: float = setting(0.0, number(0),
+                                              "prior correlation length, m; 0 = independent cells")
+    depth_weighting: float = setting(0.0, number(0),
+                                     "prior: Li-Oldenburg depth-weighting exponent beta (prior std grows "
+                                     "with depth); 0 = off")
+    prior_scale: str = setting("fixed", choice("fixed", "hierarchical"),
+                               "fixed: prior_std everywhere | hierarchical: per-cell prior scales learned "
+                               "from the data by evidence maximisation (for compact bodies; needs the "
+                               "dense float64 sensitivity in memory)")
+    prior_scale_smoothing: float = setting(1.0, number(0, exclusive=True),
+                                           "hierarchical prior: smoothing of the variance field, in cells")
+    tikhonov_depth_weighting: float = setting(1.0, number(0),
+                                              "tikhonov: Li-Oldenburg depth-weighting exponent; 0 = off")
+    tikhonov_smallness: float = setting(10.0, number(0, exclusive=True),
+                                        "tikhonov: weight of smallness relative to smoothness")
+    nuts_chains: int = setting(2, integer(1), "NUTS chains")
+    nuts_warmup: int = setting(500, integer(1), "NUTS warm-up steps per chain")
+    nuts_samples: int = setting(500, integer(1), "NUTS samples per chain")
+    last_layer_solver: str = setting("auto", choice("auto", "nuts", "closed_form"),
+                                     "last_layer: NUTS over weights and hyperparameters, the closed-form "
+                                     "Gaussian at evidence-maximising hyperparameters, or auto (NUTS up to "
+                                     "128 features)")
+    svgd_kernel: str = setting("function", choice("function", "weight"),
+                               "SVGD kernel on predicted densities (function) or weights")
+
+

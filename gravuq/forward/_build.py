@@ -1,0 +1,207 @@
+"""Choosing and building the forward operator under one memory budget.
+
+Conventions (SPEC section 1): metres, z elevation positive up; density contrast in kg/m^3; gz in
+mGal, positive downward. Memory in bytes (GiB in messages).
+
+Every path that holds something of the size of the survey (an operator, a dense float64 copy of
+the sensitivity for an exact method or a learned prior, a prediction) asks the same
+:class:`MemoryBudget` first, so ``[forward] memory_limit_gb`` is honoured everywhere and a problem
+that cannot fit is refused before any work, with the numbers and the key to change.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ._fft import fft_memory_bytes, fft_operator, station_lattice
+from ._operator import DenseOperator, ForwardOperator, matrix_free_operator
+from ._rows import default_chunk, dense_from_rows, make_rows
+
+GIB = 1024.0**3
+
+#: Without ``[forward] memory_limit_gb``, a run may use this fraction of the memory available
+#: when it starts (leaving room for training, which needs a few copies of the members).
+DEFAULT_FRACTION = 0.4
+
+
+def available_memory_bytes() -> int:
+    """Memory this process may use: MemAvailable from /proc/meminfo, else physical memory."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """The memory a run may use, in bytes: ``limit_bytes`` if given (``[forward]
+    memory_limit_gb``), else 40 % of what is available at the time of each check."""
+
+    limit_bytes: int | None = None
+
+    @classmethod
+    def from_gb(cls, gigabytes: float | None) -> MemoryBudget:
+        return cls(None if gigabytes is None else int(gigabytes * GIB))
+
+    @property
+    def source(self) -> str:
+        return ("[forward] memory_limit_gb" if self.limit_bytes is not None
+                else f"{DEFAULT_FRACTION:.0%} of the memory available; set [forward] memory_limit_gb to change it")
+
+    def allowed(self) -> int:
+        if self.limit_bytes is not None:
+            return int(self.limit_bytes)
+        return int(DEFAULT_FRACTION * available_memory_bytes())
+
+    def fits(self, nbytes: float) -> bool:
+        return nbytes <= self.allowed()
+
+    def require(self, nbytes: float, what: str, remedy: str, item: str = "") -> None:
+        """Raise :class:`InputError` ("``what`` needs ``item`` N GiB, more than the M GiB allowed
+        (source); ``remedy``") when ``nbytes`` do not fit."""
+        allowed = self.allowed()
+        if nbytes > allowed:
+            raise InputError(f"{what} needs {item}{nbytes / GIB:.3g} GiB, more than the {allowed / GIB:.3g} GiB "
+                             f"allowed ({self.source}); {remedy}")
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes each operator needs for one survey and mesh.
+
+    ``fft_bytes`` is None when the geometry does not allow the FFT operator (``fft_reason`` says
+    why; see :func:`gravuq.forward.station_lattice`).
+    """
+
+    dense_bytes: int
+    matrix_free_bytes: int
+    limit_bytes: int
+    fft_bytes: int | None = None
+    fft_reason: str = ""
+
+    def describe(self) -> str:
+        fft = "FFT not applicable" if self.fft_bytes is None else f"FFT {self.fft_bytes / GIB:.3g} GiB"
+        return (f"dense sensitivity {self.dense_bytes / GIB:.3g} GiB, matrix-free working set "
+                f"{self.matrix_free_bytes / GIB:.3g} GiB, {fft}, limit {self.limit_bytes / GIB:.3g} GiB")
+
+
+def dense_float64_bytes(n_stations: int, n_cells: int) -> float:
+    """Bytes of a float64 sensitivity and its station system (``G C G^T`` and a factor): what the
+    exact Gaussian methods need at once (the product with the prior covariance too)."""
+    return 8.0 * (2 * n_stations * n_cells + 2 * n_stations**2)
+
+
+def estimate_memory(mesh, n_stations: int, dtype="float32", chunk_size: int = 256,
+                    memory_limit_bytes: int | None = None, stations=None) -> MemoryEstimate:
+    """Estimate the memory of the dense, matrix-free and FFT operators (bytes).
+
+    The dense matrix needs ``n_stations x n_cells`` numbers of ``dtype`` plus one chunk of
+    float64 kernel work; the matrix-free one a chunk of rows (float64 node values, and the rows);
+    the FFT one (only with ``stations``, ``(n, 3)`` in metres, on a grid at one height) the
+    kernel spectrum plus its float64 build. The default limit is that of :class:`MemoryBudget`.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    nz, ny, nx = mesh.shape
+    n_nodes = (nx + 1) * (ny + 1) * (nz + 1)
+    chunk = min(chunk_size, n_stations)
+    working = chunk * (3 * n_nodes * 8 + mesh.n_cells * (8 + itemsize))
+    dense = float(n_stations) * mesh.n_cells * itemsize + working
+    limit = MemoryBudget(memory_limit_bytes).allowed()
+    fft_bytes, fft_reason = None, "no station coordinates given"
+    if stations is not None:
+        lattice = station_lattice(mesh, stations)
+        if isinstance(lattice, str):
+            fft_reason = lattice
+        else:
+            fft_bytes, fft_reason = fft_memory_bytes(mesh, lattice.shape, dtype), ""
+    return MemoryEstimate(int(dense), int(working), int(limit), fft_bytes, fft_reason)
+
+
+def make_operator(mesh, stations, mode: str = "auto", dtype="float32", chunk_size: int | None = None,
+                  memory_limit_bytes: int | None = None) -> tuple[ForwardOperator, MemoryEstimate]:
+    """Build the forward operator for a mesh and stations.
+
+    Parameters
+    ----------
+    mesh
+        The tensor mesh (metres, z up).
+    stations
+        ``(n, 3)`` station ``x, y, z`` in metres, z elevation positive up.
+    mode
+        ``"auto"``, ``"dense"``, ``"matrix_free"`` or ``"fft"``. ``auto`` takes the FFT operator
+        when the geometry allows it (stations on a grid of the cell widths at one height over a
+        horizontally uniform mesh: it is then both the smallest and the fastest), else the
+        dense matrix when it fits under the limit, else the matrix-free operator. A choice that
+        does not fit (the matrix-free working set included), or a forced ``fft`` on a geometry
+        that does not allow it, is an :class:`InputError` naming why and the alternative.
+    dtype
+        Storage and product dtype (``"float32"`` or ``"float64"``); kernels run in float64.
+    chunk_size, memory_limit_bytes
+        Stations per chunk of rows; the memory limit (default: :class:`MemoryBudget`'s).
+
+    Returns
+    -------
+    ``(operator, estimate)``: a :class:`~gravuq.forward.ForwardOperator` (gz in mGal per kg/m^3,
+    positive down) and the :class:`MemoryEstimate`.
+    """
+    stations = np.asarray(stations, dtype=np.float64).reshape(-1, 3)
+    chunk = chunk_size or default_chunk(mesh)
+    estimate = estimate_memory(mesh, stations.shape[0], dtype, chunk, memory_limit_bytes, stations)
+    fft_fits = estimate.fft_bytes is not None and estimate.fft_bytes <= estimate.limit_bytes
+    if mode == "auto":
+        if fft_fits:
+            mode = "fft"
+        else:
+            mode = "dense" if estimate.dense_bytes <= estimate.limit_bytes else "matrix_free"
+    if mode == "fft":
+        if estimate.fft_bytes is None:
+            raise InputError(f"[forward] mode = 'fft' does not apply: {estimate.fft_reason}; "
+                             "use mode = 'dense', 'matrix_free' or 'auto'")
+        if not fft_fits:
+            raise InputError(f"[forward] mode = 'fft' does not fit in memory ({estimate.describe()}); "
+                             "use mode = 'matrix_free' or 'auto', or raise [forward] memory_limit_gb")
+        return fft_operator(mesh, stations, dtype, station_lattice(mesh, stations)), estimate
+    if mode == "dense":
+        if estimate.dense_bytes > estimate.limit_bytes:
+            raise InputError(f"[forward] mode = 'dense' does not fit in memory ({estimate.describe()}); "
+                             "use mode = 'matrix_free' or 'auto', or raise [forward] memory_limit_gb")
+        rows = make_rows(mesh, stations)
+        return DenseOperator(matrix=dense_from_rows(rows, dtype, chunk, stations), rows=rows), estimate
+    if mode == "matrix_free":
+        if estimate.matrix_free_bytes > estimate.limit_bytes and chunk_size is None:
+            # Fewer stations per chunk: the working set shrinks in proportion.
+            per_station = estimate.matrix_free_bytes / max(1, min(chunk, stations.shape[0]))
+            chunk = int(estimate.limit_bytes // per_station)
+            if chunk >= 1:
+                estimate = estimate_memory(mesh, stations.shape[0], dtype, chunk, memory_limit_bytes, stations)
+        if chunk < 1 or estimate.matrix_free_bytes > estimate.limit_bytes:
+            raise InputError(f"[forward] the matrix-free operator's working set does not fit in memory "
+                             f"({estimate.describe()}); lower [forward] chunk_size (now {max(chunk, 1)} stations), "
+                             "use a coarser [mesh], or raise [forward] memory_limit_gb")
+        return matrix_free_operator(make_rows(mesh, stations), chunk, dtype), estimate
+    raise InputError(f"[forward] mode: expected 'auto', 'dense', 'matrix_free' or 'fft', found '{mode}'")
+
+
+def exact_operator(mesh, stations, budget: MemoryBudget | None = None, chunk_size: int | None = None,
+                   matrix_free: bool = False) -> ForwardOperator:
+    """The operator for synthetic data and predictions: the exact float64 rows, held dense when
+    they fit in ``budget`` (and ``matrix_free`` is not asked for), else applied matrix-free; never
+    the FFT path, so a file of computed gz does not depend on the geometry's structure."""
+    budget = budget or MemoryBudget()
+    limit = budget.allowed()
+    fits = estimate_memory(mesh, len(stations), "float64", chunk_size or 256, limit).dense_bytes <= limit
+    mode = "dense" if fits and not matrix_free else "matrix_free"
+    operator, _ = make_operator(mesh, stations, mode, "float64", chunk_size, limit)
+    return operator
+
+
+__all__ = ["MemoryBudget", "MemoryEstimate", "available_memory_bytes", "dense_float64_bytes", "estimate_memory",
+           "exact_operator", "make_operator"]

@@ -1,0 +1,188 @@
+"""Rows of the sensitivity for any chunk of stations, node-shared, from the float64 kernel.
+
+Conventions (SPEC section 1): station and mesh coordinates in metres (z elevation, positive up),
+density contrast in kg/m^3, gz in mGal, **positive downward**; ``G[station, cell]`` is in mGal
+per kg/m^3 with cells in the mesh's C order of ``(nz, ny, nx)``.
+
+One kernel evaluation per mesh node per station, then the alternating corner sum as differences
+along each axis: 8 times fewer evaluations than per cell. Every evaluation runs in float64 (the
+corner sum cancels large terms: in float32 it errs by about 3e-3 of max |gz|). When stations take
+few distinct x, y and z values (a grid at one or a few heights), the node offsets ``node -
+station`` along each axis take few distinct values too: the kernel is evaluated once per distinct
+offset triple (a lookup table) and each row is gathered from it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from ..errors import InputError
+from ._kernel import SENSITIVITY_SCALE, corner_sum, local_frame_origin
+from ._prism import node_potential_gz
+
+#: A table of distinct offsets is used when it needs at most this fraction of the direct
+#: node evaluations and at most this many entries.
+_TABLE_FRACTION = 0.25
+_TABLE_MAX_ENTRIES = 50_000_000
+
+
+def _distinct_offsets(station_values: np.ndarray, nodes: np.ndarray):
+    """Distinct values of ``node - station`` along one axis and, per station, the index of each node.
+
+    Returns ``(offsets (u,), index (n_stations, n_nodes))`` with ``offsets[index[s, i]]`` equal
+    to ``nodes[i] - station_values[s]`` within 1e-9 of the axis extent (float64 noise only).
+    """
+    raw = nodes[None, :] - station_values[:, None]
+    tolerance = 1e-9 * max(np.ptp(nodes), np.abs(raw).max(), 1.0)
+    keys = np.round(raw / tolerance).astype(np.int64)
+    unique_keys, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+    return raw.ravel()[first], inverse.reshape(raw.shape).astype(np.int32)
+
+
+class Rows(eqx.Module):
+    """Builds rows of the sensitivity (mGal per kg/m^3) for any chunk of stations.
+
+    ``index_*[s]`` hold, for station ``s``, the position of each node's offset in ``offsets_*``.
+    Three ways, chosen once from the geometry:
+
+    - ``direct``: the kernel at every node of every station, then the corner sums;
+    - ``table``: the kernel once per distinct offset triple (``table``), rows gathered from it;
+    - ``toeplitz``: each station's node offsets are consecutive entries of the offset lists
+      (stations on the mesh's lattice, uniform cells), so the corner sums are taken once on the
+      table (``cell_table``) and every row is one contiguous slice of it: the sensitivity is
+      block-Toeplitz.
+    """
+
+    offsets_x: Float[Array, " ux"]
+    offsets_y: Float[Array, " uy"]
+    offsets_z: Float[Array, " uz"]
+    index_x: Int[Array, "station node_x"]
+    index_y: Int[Array, "station node_y"]
+    index_z: Int[Array, "station node_z"]
+    table: Float[Array, "uz uy ux"] | None
+    way: str = eqx.field(static=True)
+
+    @property
+    def mesh_shape(self) -> tuple[int, int, int]:
+        return (self.index_z.shape[1] - 1, self.index_y.shape[1] - 1, self.index_x.shape[1] - 1)
+
+    @property
+    def n_stations(self) -> int:
+        return self.index_x.shape[0]
+
+    def __call__(self, stations: Int[Array, " chunk"]) -> Float[Array, "chunk nz ny nx"]:
+        nz, ny, nx = self.mesh_shape
+        ix, iy, iz = self.index_x[stations], self.index_y[stations], self.index_z[stations]
+        if self.way == "toeplitz":
+            def one(start_z, start_y, start_x):
+                return jax.lax.dynamic_slice(self.table, (start_z, start_y, start_x), (nz, ny, nx))
+            return jax.vmap(one)(iz[:, 0], iy[:, 0], ix[:, 0])
+        if self.way == "table":
+            values = self.table[iz[:, :, None, None], iy[:, None, :, None], ix[:, None, None, :]]
+        else:
+            values = node_potential_gz(
+                self.offsets_x[ix][:, None, None, :],
+                self.offsets_y[iy][:, None, :, None],
+                self.offsets_z[iz][:, :, None, None],
+            )
+        return SENSITIVITY_SCALE * corner_sum(values)
+
+
+def make_rows(mesh, stations: np.ndarray, way: str | None = None) -> Rows:
+    """Choose and set up the cheapest way to build rows (see :class:`Rows`); ``way`` forces one.
+
+    ``stations`` is ``(n, 3)`` x, y, z in metres, z elevation positive up.
+    """
+    stations = np.asarray(stations, dtype=np.float64)
+    origin = local_frame_origin(mesh, stations)
+    local = stations - origin
+    nodes = (mesh.nodes_x - origin[0], mesh.nodes_y - origin[1], mesh.nodes_z - origin[2])
+    per_axis = [_distinct_offsets(local[:, axis], nodes[axis]) for axis in range(3)]
+    table_entries = math.prod(offsets.size for offsets, _ in per_axis)
+    direct_entries = stations.shape[0] * math.prod(n.size for n in nodes)
+    consecutive = all(np.all(np.diff(index, axis=1) == 1) for _, index in per_axis)
+    if way is None:
+        if table_entries > min(_TABLE_FRACTION * direct_entries, _TABLE_MAX_ENTRIES):
+            way = "direct"
+        else:
+            way = "toeplitz" if consecutive else "table"
+    if way == "toeplitz" and not consecutive:
+        raise ValueError("the Toeplitz way needs stations on the mesh lattice over uniform cells")
+    (ox, ix), (oy, iy), (oz, iz) = per_axis
+    ox, oy, oz = (jnp.asarray(o, dtype=jnp.float64) for o in (ox, oy, oz))
+    table = None
+    if way in ("table", "toeplitz"):
+        table = jax.jit(node_potential_gz)(ox[None, None, :], oy[None, :, None], oz[:, None, None])
+        if way == "toeplitz":
+            table = SENSITIVITY_SCALE * jax.jit(corner_sum)(table)
+    return Rows(ox, oy, oz, jnp.asarray(ix), jnp.asarray(iy), jnp.asarray(iz), table, way)
+
+
+def chunked_indices(n_stations: int, chunk_size: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Station indices padded to whole chunks ``(n_chunks, chunk)`` and the mask of real ones."""
+    chunk_size = max(1, min(chunk_size, n_stations))
+    n_chunks = -(-n_stations // chunk_size)
+    padded = np.arange(n_chunks * chunk_size)
+    valid = padded < n_stations
+    padded = np.where(valid, padded, 0).reshape(n_chunks, chunk_size)
+    return jnp.asarray(padded, dtype=jnp.int32), jnp.asarray(valid.reshape(n_chunks, chunk_size))
+
+
+def default_chunk(mesh, budget_bytes: float = 256e6) -> int:
+    """Stations per chunk of rows so that one chunk's float64 node values take about ``budget_bytes``."""
+    nz, ny, nx = mesh.shape
+    per_station = 4 * 8 * (nx + 1) * (ny + 1) * (nz + 1) + 8 * mesh.n_cells
+    return int(max(1, min(4096, budget_bytes // per_station)))
+
+
+@eqx.filter_jit
+def _dense_matrix(rows: Rows, chunks, n_stations: int, dtype) -> jnp.ndarray:
+    blocks = jax.lax.map(lambda chunk: rows(chunk).reshape(chunk.shape[0], -1).astype(dtype), chunks)
+    return blocks.reshape(-1, blocks.shape[-1])[:n_stations]
+
+
+def dense_from_rows(rows: Rows, dtype="float64", chunk_size: int = 256, stations=None) -> jnp.ndarray:
+    """The whole sensitivity ``(n_stations, n_cells)`` in mGal per kg/m^3 from ``rows``, stored in
+    ``dtype`` (the kernel always runs in float64); refuses non-finite entries, naming the station
+    (``stations``, ``(n, 3)`` m, are only used for that message)."""
+    chunks, _ = chunked_indices(rows.n_stations, chunk_size)
+    matrix = _dense_matrix(rows, chunks, rows.n_stations, jnp.dtype(dtype))
+    # A guard for extreme geometry (or a dtype too narrow for it): never train on inf or NaN.
+    if not bool(jnp.all(jnp.isfinite(matrix))):
+        bad = int(np.flatnonzero(~np.all(np.isfinite(np.asarray(matrix)), axis=1))[0])
+        where = f" (x, y, z = {np.asarray(stations)[bad].tolist()} m)" if stations is not None else ""
+        raise InputError(f"the sensitivity of station {bad}{where} is not finite in {jnp.dtype(dtype).name}: "
+                         "check the station and mesh coordinates and units")
+    return matrix
+
+
+def sensitivity_matrix(mesh, stations, dtype="float32", chunk_size: int | None = None,
+                       way: str | None = None) -> jnp.ndarray:
+    """The dense sensitivity ``G`` (n_stations, n_cells), mGal per kg/m^3, gz positive down.
+
+    Parameters
+    ----------
+    mesh
+        The tensor mesh (metres, z up).
+    stations
+        ``(n, 3)`` station coordinates ``x, y, z`` in metres, z elevation positive up.
+    dtype
+        Storage dtype of the matrix; the kernel is always evaluated in float64.
+    chunk_size
+        Stations built at once (memory ~ chunk x nodes x 32 bytes); by default about 256 MB.
+    way
+        Force how rows are built: ``"direct"``, ``"table"`` or ``"toeplitz"`` (see :class:`Rows`);
+        by default the cheapest that the geometry allows.
+    """
+    stations = np.asarray(stations, dtype=np.float64).reshape(-1, 3)
+    rows = make_rows(mesh, stations, way)
+    return dense_from_rows(rows, dtype, chunk_size or default_chunk(mesh), stations)
+
+
+__all__ = ["Rows", "chunked_indices", "default_chunk", "dense_from_rows", "make_rows", "sensitivity_matrix"]

@@ -1,0 +1,181 @@
+"""Training a batch of INR members on the engine: construction, sharding over devices,
+checkpoints, and the members kept at the end.
+
+Units: gz and std in mGal (gz positive downward), densities in kg/m^3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ...model import parameter_count, trainable
+from ._engine import Engine, Stopping, TrainState, divergence_report
+from ._objective import MemberTargets, Objective
+from ._rules import FirstOrder, Network, Stein, adam
+from ._sharding import gather_members, member_sharding, members_divide, replicate, shard_members
+from ._stein import SteinKernel
+
+
+def stack_members(make_model, keys):
+    """Build one model per key and stack them: returns ``(params, static)`` with a member axis."""
+    models = eqx.filter_vmap(make_model)(keys)
+    return trainable(models)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How members are trained (from ``[inference]``): ``epochs`` steps at most; the first-order
+    optimiser's ``learning_rate``, ``schedule`` and ``gradient_clip`` (global norm, 0 = off);
+    ``patience`` epochs without improvement before a member stops (0 = never); ``chunk_epochs``
+    epochs per jitted chunk."""
+
+    epochs: int = 500
+    learning_rate: float = 1e-2
+    schedule: str = "constant"
+    gradient_clip: float = 0.0
+    patience: int = 50
+    chunk_epochs: int = 25
+
+
+def make_engine(static, settings: TrainingSettings, *, target_misfit: float | None,
+                stein: SteinKernel | None = None, patience: int | None = None) -> Engine:
+    """The engine for ``settings``: Adam per member, or SVGD with ``stein`` (which never stops a
+    particle early: ``patience`` then defaults to 0)."""
+    optimizer = adam(settings.learning_rate, settings.schedule, settings.epochs, settings.gradient_clip or None)
+    rule = FirstOrder(optimizer) if stein is None else Stein(stein, optimizer)
+    if patience is None:
+        patience = 0 if stein is not None else settings.patience
+    return Engine(Network(static), rule, Stopping(target_misfit=target_misfit, patience=patience),
+                  chunk_epochs=min(settings.chunk_epochs, settings.epochs))
+
+
+class _Identity(eqx.Module):
+    """The identity as a forward operator: the engine then fits density fields cell by cell."""
+
+    def forward(self, density):
+        return density
+
+
+def fit_to_fields(static, params, coordinates, fields, offset=None, scale=None, learning_rate: float = 1e-2,
+                  epochs: int = 300):
+    """A warm start: fit each member's network to its own target field ``(members, cells)``
+    kg/m^3 by least squares at the cells, in units of ``scale`` (a regression, no forward
+    operator; cosine-decayed Adam), and return the fitted params."""
+    unit = np.ones(fields.shape[1]) if scale is None else np.asarray(scale, np.float64)
+    targets = MemberTargets(data=jnp.asarray(fields, jnp.float32),
+                            offset=None if offset is None else jnp.asarray(offset, jnp.float32))
+    objective = Objective(operator=_Identity(), coordinates=coordinates, inverse_std=jnp.asarray(1.0 / unit, jnp.float32),
+                          targets=targets, scale=None if scale is None else jnp.asarray(unit, jnp.float32))
+    engine = Engine(Network(static), FirstOrder(adam(learning_rate, "cosine", epochs)),
+                    Stopping(target_misfit=None, patience=0), chunk_epochs=epochs)
+    state = engine.init(params, jax.random.key(0), objective)
+    state, _ = engine.update(state, objective, epochs)
+    return engine.kept_params(state)
+
+
+@dataclass(frozen=True)
+class MemberFit:
+    """Trained members.
+
+    Attributes
+    ----------
+    density
+        ``(members, cells)`` kg/m^3 of the members kept (diverged ones removed).
+    initial_density
+        ``(members, cells)`` kg/m^3 of the same members before training.
+    chi2
+        ``(members,)`` chi^2/N of each kept member against the *observed* data.
+    history
+        ``(epochs, all members)`` chi^2/N against each member's own data, per epoch.
+    diverged
+        One record per member stopped as diverged: ``member`` (index into the original list),
+        ``epoch`` and ``cause``.
+    epochs
+        Epochs run.
+    parameter_count
+        Trained weights per member.
+    params, static
+        The kept members' trained arrays (leading member axis) and the shared static part.
+    """
+
+    density: np.ndarray
+    initial_density: np.ndarray
+    chi2: np.ndarray
+    history: np.ndarray
+    diverged: list
+    epochs: int
+    parameter_count: int
+    params: object
+    static: object
+
+
+def train_members(engine: Engine, params, objective: Objective, key, epochs: int, *, observed, std,
+                  progress=None, checkpoint=None) -> MemberFit:
+    """Train members ``params`` (leading member axis) on ``objective`` for at most ``epochs``.
+
+    Parameters
+    ----------
+    engine
+        Step rule and stopping rule (:func:`make_engine`).
+    key
+        The PRNG key the training state carries (split every epoch).
+    observed, std
+        The observed gz and its std, ``(stations,)`` mGal: each kept member's chi^2/N is
+        reported against them.
+    progress
+        ``progress(epochs_done, state)`` between chunks.
+    checkpoint
+        A :class:`gravuq.io.Checkpointer`: saves the state every few epochs and on Ctrl-C or
+        SIGTERM, and with ``resume`` continues from its last save to the same result as an
+        uninterrupted run.
+
+    With more than one device (``jax.devices()``) and a member count that divides evenly over
+    them, the members are split over the devices: params, the per-member targets and the whole
+    ``TrainState.members`` subtree sharded along the member axis, everything else replicated.
+    Raises RuntimeError when every member diverged.
+    """
+    members = jax.tree.leaves(params)[0].shape[0]
+    sharding = member_sharding() if members_divide(members) else None
+    if sharding is not None:
+        params = shard_members(params, sharding)
+        targets = shard_members(objective.targets, sharding)
+        objective = eqx.tree_at(lambda o: o.targets, replicate(objective, sharding), targets)
+    state = engine.init(params, key, objective)
+    initial = gather_members(engine.densities(params, objective)).astype(np.float64)
+    history = None
+    if checkpoint is not None and checkpoint.resume:
+        state, history = checkpoint.restore(state)
+    if sharding is not None:
+        state = eqx.tree_at(lambda s: s.members, state, shard_members(state.members, sharding))
+    try:
+        state, history = engine.run(state, objective, epochs, progress, history,
+                                    None if checkpoint is None else checkpoint.after_chunk)
+    except KeyboardInterrupt:
+        if checkpoint is not None:
+            checkpoint.save_latest()
+        raise
+    return _kept(engine, state, objective, initial, history, np.asarray(observed, np.float64),
+                 np.asarray(std, np.float64))
+
+
+def _kept(engine: Engine, state: TrainState, objective: Objective, initial, history, observed, std) -> MemberFit:
+    final = engine.kept_params(state)
+    density = gather_members(engine.densities(final, objective)).astype(np.float64)
+    keep = ~gather_members(state.members.diverged)
+    if not keep.any():
+        raise RuntimeError("every member diverged (non-finite or exploding loss); lower [inference] learning_rate")
+    predicted = np.asarray(objective.operator.forward(jnp.asarray(density[keep], jnp.float64)), np.float64)
+    chi2 = np.mean(((predicted - observed) / std) ** 2, axis=1)
+    kept_params = final if keep.all() else jax.tree.map(lambda leaf: leaf[np.flatnonzero(keep)], final)
+    one = jax.tree.map(lambda leaf: leaf[0], final)
+    count = parameter_count(eqx.combine(one, engine.network.static))
+    return MemberFit(density[keep], initial[keep], chi2, history, divergence_report(state), int(state.epoch), count,
+                     kept_params, engine.network.static)
+
+
+__all__ = ["MemberFit", "TrainingSettings", "fit_to_fields", "make_engine", "stack_members", "train_members"]

@@ -1,0 +1,95 @@
+"""Map views: depth slices, observed/predicted data and residuals, the drilling map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+from ._common import (KM_SPAN, STYLES, map_axes , colour_norm, panel_height, plt, save)
+
+def depth_slices(path: Path, mesh, field: np.ndarray, kind: str, title: str, count: int = 6) -> None:
+    """Map views of ``field`` (``(nz, ny, nx)``) at ``count`` depths, one shared colour scale."""
+    field = np.asarray(field).reshape(mesh.shape)
+    layers = np.unique(np.linspace(mesh.shape[0] - 1, 0, min(count, mesh.shape[0])).round().astype(int))[::-1]
+    columns = min(3, layers.size)
+    rows = -(-layers.size // columns)
+    west, east, south, north, bottom, top = mesh.bounds
+    height = panel_height(3.3, east - west, north - south)  # a map is narrower than its 4.2 in cell
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, height * rows), squeeze=False, constrained_layout=True)
+    norm = colour_norm(kind, field)
+    for axis, layer in zip(axes.flat, layers):
+        image = axis.pcolormesh(mesh.nodes_x, mesh.nodes_y, field[layer], cmap=STYLES[kind]["cmap"], norm=norm)
+        # The layer's extent, and its depth below the mesh top: what a driller reads.
+        upper, lower = mesh.nodes_z[layer + 1], mesh.nodes_z[layer]
+        axis.set_title(f"z = {lower:.0f}..{upper:.0f} m (depth {top - upper:.0f}..{top - lower:.0f} m)", fontsize=9)
+        map_axes(axis, east - west, north - south)
+    for axis in list(axes.flat)[layers.size:]:
+        axis.set_visible(False)
+    figure.colorbar(image, ax=axes, label=STYLES[kind]["label"], shrink=0.8)
+    figure.suptitle(title)
+    save(figure, path)
+
+
+def data_maps(path: Path, survey, predicted: np.ndarray) -> None:
+    """Observed, predicted and residual gz (mGal, positive down) at the stations, and residual/std."""
+    residual = np.asarray(predicted) - np.asarray(survey.gz)
+    x_span, y_span = float(np.ptp(survey.x)), float(np.ptp(survey.y))
+    figure, axes = plt.subplots(1, 3, figsize=(14, panel_height(4.0, x_span, y_span) + 0.4), constrained_layout=True)
+    limit = float(np.max(np.abs(np.concatenate([survey.gz, predicted])))) or 1.0
+    # Markers shrink as stations crowd, so that a dense survey does not become one blot.
+    size = float(np.clip(6000.0 / max(survey.n_stations, 1), 3.0, 14.0))
+    removed = {"mean": " (mean removed)", "plane": " (regional plane removed)"}.get(survey.detrend, "")
+    for axis, values, title in ((axes[0], survey.gz, f"observed gz{removed}"), (axes[1], predicted, "predicted gz")):
+        image = axis.scatter(survey.x, survey.y, c=values, s=size, marker="s", cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axis.set_title(title)
+    # Maps much wider than tall get their colour bars below, where they match the maps' size.
+    where = dict(location="bottom", shrink=0.6, aspect=30) if y_span < 0.6 * x_span else dict(shrink=0.85)
+    figure.colorbar(image, ax=axes[:2], label="gz (mGal, positive down)", **where)
+    normalised = residual / survey.std
+    bound = float(np.max(np.abs(normalised))) or 1.0
+    image = axes[2].scatter(survey.x, survey.y, c=normalised, s=size, marker="s", cmap="PuOr_r", vmin=-bound, vmax=bound)
+    axes[2].set_title(f"residual / std (RMS {np.sqrt(np.mean(residual**2)):.3g} mGal)")
+    figure.colorbar(image, ax=axes[2], label="(predicted - observed) / std", **{**where, "aspect": 15})
+    for axis in axes:
+        map_axes(axis, x_span, y_span)
+    save(figure, path)
+
+
+def drilling_map(path: Path, mesh, exceedance: np.ndarray, threshold: float) -> None:
+    """Two maps (north up) for choosing where to drill, from ``exceedance`` = P(density >
+    threshold) per cell (``(nz, ny, nx)`` or ``(cells,)``, probability):
+
+    - per column, the largest exceedance probability over depth (0..1);
+    - the depth in m below the mesh top to the top of the shallowest cell whose exceedance
+      passes 0.5 (grey where no cell of the column does).
+    """
+    exceedance = np.asarray(exceedance, np.float64).reshape(mesh.shape)
+    top = mesh.nodes_z[-1]
+    peak = np.nanmax(exceedance, axis=0)
+    likely = exceedance > 0.5  # (nz, ny, nx), bottom layer first
+    from_top = likely[::-1]
+    any_likely = from_top.any(axis=0)
+    first = np.argmax(from_top, axis=0)  # index from the top of the shallowest likely cell
+    cell_tops = mesh.nodes_z[1:][::-1]  # the top face of each layer, top layer first
+    depth = np.where(any_likely, top - cell_tops[first], np.nan)
+
+    west, east, south, north, _, _ = mesh.bounds
+    figure, axes = plt.subplots(1, 2, figsize=(12, panel_height(5.0, east - west, north - south) + 0.5),
+                                constrained_layout=True)
+    probability = axes[0].pcolormesh(mesh.nodes_x, mesh.nodes_y, peak, cmap=STYLES["probability"]["cmap"],
+                                     vmin=0.0, vmax=1.0)
+    figure.colorbar(probability, ax=axes[0], label="largest P over depth", shrink=0.9)
+    axes[0].set_title(f"Largest P(density > {threshold:g} kg/m$^3$) in each column")
+    cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad="0.85")  # shallow targets bright
+    top_depth = float(top - mesh.nodes_z[0])
+    scale, unit = (1000.0, "km") if top_depth > KM_SPAN else (1.0, "m")
+    depth_image = axes[1].pcolormesh(mesh.nodes_x, mesh.nodes_y, np.ma.masked_invalid(depth / scale), cmap=cmap,
+                                     vmin=0.0, vmax=top_depth / scale)
+    figure.colorbar(depth_image, ax=axes[1], label=f"depth below the mesh top, z = {top:.0f} m ({unit})", shrink=0.9)
+    axes[1].set_title("Depth to the first cell with P > 0.5 (grey: none)")
+    for axis in axes:
+        map_axes(axis, east - west, north - south)
+    figure.suptitle(f"Drilling map: where and how deep density contrast > {threshold:g} kg/m$^3$ is likely")
+    save(figure, path)

@@ -1,0 +1,171 @@
+"""Vertical views: sections with the 90 % band, the comparison of methods, resolution versus
+depth, training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
+
+from ._common import (STYLES, distance_axis, colour_norm, plt, save,
+                      vertical_exaggeration)
+
+def section_with_band(path: Path, mesh, mean: np.ndarray, q05: np.ndarray | None, q95: np.ndarray | None,
+                      truth: np.ndarray | None, title: str) -> None:
+    """A vertical x-z section through the strongest anomaly of ``mean`` and, beside it, the
+    density down the vertical through it with the 90 % band (and the truth when known)."""
+    mean = np.asarray(mean).reshape(mesh.shape)
+    k, j, i = np.unravel_index(np.nanargmax(np.abs(mean)), mesh.shape)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2, 1]}, constrained_layout=True)
+    norm = colour_norm("contrast", mean if truth is None else np.concatenate([mean.ravel(), np.ravel(truth)]))
+    image = left.pcolormesh(mesh.nodes_x, mesh.nodes_z, mean[:, j, :], cmap="RdBu_r", norm=norm)
+    if truth is not None:
+        left.contour(mesh.centers_x, mesh.centers_z, np.asarray(truth).reshape(mesh.shape)[:, j, :], levels=[0.5 * np.nanmax(truth)],
+                     colors="k", linewidths=1.0)
+    left.axvline(mesh.centers_x[i], color="0.3", linestyle="--", linewidth=0.8)
+    left.set_title(f"section y = {mesh.centers_y[j]:.0f} m (mean{'; truth outlined' if truth is not None else ''})")
+    west, east, _, _, bottom, top = mesh.bounds
+    distance_axis(left, "x", "x, easting", east - west)
+    distance_axis(left, "y", "z, elevation", top - bottom)
+    exaggeration = vertical_exaggeration(mesh)
+    left.set_aspect(exaggeration)
+    if exaggeration > 1:
+        left.text(0.01, 0.02, f"vertical exaggeration x{exaggeration:g}", transform=left.transAxes, fontsize=8)
+    figure.colorbar(image, ax=left, label=STYLES["contrast"]["label"])
+    z = mesh.centers_z
+    if q05 is not None and q95 is not None and not np.all(np.isnan(q05)):
+        right.fill_betweenx(z, np.asarray(q05).reshape(mesh.shape)[:, j, i], np.asarray(q95).reshape(mesh.shape)[:, j, i],
+                            color="tab:blue", alpha=0.3, label="90 % interval")
+    right.plot(mean[:, j, i], z, color="tab:blue", label="mean")
+    if truth is not None:
+        # A cell holds one value from its bottom to its top face: steps at the faces, not between centres.
+        right.stairs(np.asarray(truth).reshape(mesh.shape)[:, j, i], mesh.nodes_z, orientation="horizontal",
+                     baseline=None, color="k", label="truth")
+    right.set_xlabel(STYLES["contrast"]["label"])
+    distance_axis(right, "y", "z, elevation", top - bottom)
+    right.set_title(f"vertical at x = {mesh.centers_x[i]:.0f} m")
+    right.legend(loc="best", fontsize=8)
+    figure.suptitle(title)
+    save(figure, path)
+
+
+def resolution_depth(path: Path, mesh, resolution: np.ndarray) -> None:
+    """Resolution (1 - posterior/prior variance) averaged per layer, with its range, vs depth."""
+    resolution = np.asarray(resolution).reshape(mesh.shape)
+    layers = resolution.reshape(mesh.shape[0], -1)
+    figure, axis = plt.subplots(figsize=(5, 4.5), constrained_layout=True)
+    axis.fill_betweenx(mesh.centers_z, np.nanmin(layers, axis=1), np.nanmax(layers, axis=1), alpha=0.3, label="range over layer")
+    axis.plot(np.nanmean(layers, axis=1), mesh.centers_z, marker="o", label="layer mean")
+    axis.set_xlim(0, 1)
+    axis.set_xlabel("resolution, 1 - posterior var / prior var")
+    distance_axis(axis, "y", "z, elevation", float(mesh.nodes_z[-1] - mesh.nodes_z[0]))
+    axis.set_title("What the data resolve, by depth")
+    axis.legend(loc="best", fontsize=8)
+    save(figure, path)
+
+
+def training_curve(path: Path, history: np.ndarray, target: float | None) -> None:
+    """chi^2/N per epoch for each member (log scale), with the target misfit."""
+    figure, axis = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    history = np.asarray(history)
+    axis.semilogy(np.arange(1, history.shape[0] + 1), history, linewidth=0.8, alpha=0.8)
+    if target is not None:
+        axis.axhline(target, color="k", linestyle="--", linewidth=0.8, label=f"target {target:g}")
+        axis.legend()
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("chi$^2$/N")
+    axis.set_title("Training misfit (one line per member)" if history.ndim > 1 and history.shape[1] > 1
+                   else "Training misfit")
+    save(figure, path)
+
+
+def comparison_sections(path: Path, mesh, panels, truth: np.ndarray | None, location: tuple[int, int],
+                        threshold: float | None = None) -> None:
+    """One x-z section per method's mean side by side on one colour scale, and below each the
+    vertical profile through the anomaly with its 90 % band (``gravuq compare``).
+
+    Parameters
+    ----------
+    panels
+        ``(label, mean, q05, q95)`` per method, fields ``(cells,)`` or ``(nz, ny, nx)`` in kg/m^3;
+        ``q05``, ``q95`` None for a deterministic model.
+    truth
+        The true model (kg/m^3) or None: drawn as its own section, outlined on every section
+        and as a step line on every profile.
+    location
+        ``(j, i)``: the section is the row ``y = centers_y[j]``, the profile the column
+        ``x = centers_x[i]`` of it.
+    threshold
+        kg/m^3, drawn as a dotted line on the profiles.
+    """
+    j, i = location
+    sections = [(label, np.asarray(mean, np.float64).reshape(mesh.shape)) for label, mean, _, _ in panels]
+    if truth is not None:
+        truth = np.asarray(truth, np.float64).reshape(mesh.shape)
+        sections.append(("truth", truth))
+    shown = np.concatenate([field[:, j, :].ravel() for _, field in sections])
+    limit = float(np.nanmax(np.abs(shown))) or 1.0
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
+    exaggeration = vertical_exaggeration(mesh)
+    columns = len(sections)
+    west, east, _, _, bottom, top = mesh.bounds
+    figure, axes = plt.subplots(2, columns, figsize=(4.0 * columns + 1.2, 7.2), squeeze=False, constrained_layout=True)
+    image = None
+    for axis, (label, field) in zip(axes[0], sections):
+        image = axis.pcolormesh(mesh.nodes_x, mesh.nodes_z, field[:, j, :], cmap="RdBu_r", norm=norm)
+        if truth is not None and label != "truth" and np.nanmax(truth) > 0:
+            axis.contour(mesh.centers_x, mesh.centers_z, truth[:, j, :], levels=[0.5 * np.nanmax(truth)],
+                         colors="k", linewidths=0.9)
+        axis.axvline(mesh.centers_x[i], color="0.3", linestyle="--", linewidth=0.8)
+        axis.set_aspect(exaggeration)
+        axis.set_title(label if label == "truth" else f"{label}: mean")
+        distance_axis(axis, "x", "x, easting", east - west)
+        distance_axis(axis, "y", "z, elevation", top - bottom)
+    figure.colorbar(image, ax=axes[0, :], label=STYLES["contrast"]["label"], shrink=0.9)
+    z = mesh.centers_z
+    profiles = []
+    for axis, (label, mean, q05, q95) in zip(axes[1], panels):
+        mean = np.asarray(mean, np.float64).reshape(mesh.shape)[:, j, i]
+        profiles.append(mean)
+        if q05 is not None and q95 is not None:
+            low = np.asarray(q05, np.float64).reshape(mesh.shape)[:, j, i]
+            high = np.asarray(q95, np.float64).reshape(mesh.shape)[:, j, i]
+            profiles += [low, high]
+            axis.fill_betweenx(z, low, high, color="tab:blue", alpha=0.3, label="90 % interval")
+        axis.plot(mean, z, color="tab:blue", marker=".", label="mean")
+        if truth is not None:
+            axis.stairs(truth[:, j, i], mesh.nodes_z, orientation="horizontal", baseline=None, color="k",
+                        label="truth")
+        if threshold is not None:
+            axis.axvline(threshold, color="tab:red", linestyle=":", linewidth=1.0, label=f"threshold {threshold:g}")
+        axis.axvline(0.0, color="0.6", linewidth=0.6)
+        axis.set_title(f"{label}: vertical at x = {mesh.centers_x[i]:.0f} m", fontsize=9)
+        axis.set_xlabel(STYLES["contrast"]["label"])
+        distance_axis(axis, "y", "z, elevation", top - bottom)
+        axis.legend(loc="lower right", fontsize=7)
+    if truth is not None:
+        profiles.append(truth[:, j, i])
+    values = np.concatenate(profiles + ([np.array([threshold])] if threshold is not None else []))
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    pad = 0.05 * (high - low or 1.0)
+    for axis in axes[1, :len(panels)]:
+        axis.set_xlim(low - pad, high + pad)
+        axis.set_ylim(mesh.nodes_z[0], mesh.nodes_z[-1])
+    if truth is not None:  # the slot under the truth: every mean against the truth on one axis
+        axis = axes[1, len(panels)]
+        for (label, mean, _, _), colour in zip(panels, plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+            axis.plot(np.asarray(mean, np.float64).reshape(mesh.shape)[:, j, i], z, color=colour, label=label)
+        axis.stairs(truth[:, j, i], mesh.nodes_z, orientation="horizontal", baseline=None, color="k", label="truth")
+        axis.axvline(0.0, color="0.6", linewidth=0.6)
+        axis.set_xlim(low - pad, high + pad)
+        axis.set_ylim(mesh.nodes_z[0], mesh.nodes_z[-1])
+        axis.set_title(f"every mean: vertical at x = {mesh.centers_x[i]:.0f} m", fontsize=9)
+        axis.set_xlabel(STYLES["contrast"]["label"])
+        distance_axis(axis, "y", "z, elevation", top - bottom)
+        axis.legend(loc="lower right", fontsize=7)
+    suffix = f"; vertical exaggeration x{exaggeration:g}" if exaggeration > 1 else ""
+    figure.suptitle(f"Section y = {mesh.centers_y[j]:.0f} m through the strongest anomaly "
+                    f"({'of the truth' if truth is not None else 'of the first probabilistic mean'}; "
+                    f"dashed: the profile below{'; black: truth outline' if truth is not None else ''}{suffix})")
+    save(figure, path)

@@ -1,0 +1,82 @@
+"""Writing a recovery: the files of SPEC section 4 (``summary.nc``, ``posterior.nc``,
+``metrics.json``) and the figures.
+
+Conventions (SPEC section 1): density contrast in kg/m^3 on ``(z, y, x)``, gz in mGal positive
+down, probabilities in [0, 1]. Nothing here looks at which method ran: it writes what the
+:class:`~gravuq.pipeline.Recovery` holds (draws, summaries, training record, metrics).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import __version__
+from .io import atomic_path, model_dataset, write_netcdf, write_text_atomic
+from .pipeline import Log, Recovery, Setup, quiet
+from .posterior import inference_data
+
+
+def summary_variables(recovery: Recovery) -> dict[str, np.ndarray]:
+    """The ``summary.nc`` variables: mean, std, q05, q95 (kg/m^3), exceedance, resolution."""
+    summary = recovery.summary
+    return {"mean": summary.mean, "std": summary.std, "q05": summary.q05, "q95": summary.q95,
+            "exceedance": summary.exceedance, "resolution": summary.resolution}
+
+
+def write_figures(setup: Setup, recovery: Recovery, directory: Path) -> None:
+    """The PNG figures of a recovery (see :mod:`gravuq.io.plots`)."""
+    from .io import plots
+
+    config, mesh, summary = setup.config, setup.mesh, recovery.summary
+    name, truth = recovery.method, setup.truth
+    plots.depth_slices(directory / "mean_slices.png", mesh, summary.mean, "contrast", f"{name}: mean density contrast")
+    mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(summary.mean, jnp.float64)))
+    plots.data_maps(directory / "data_residuals.png", setup.survey, mean_prediction)
+    probabilistic = not np.all(np.isnan(summary.std))
+    plots.section_with_band(directory / "section.png", mesh, summary.mean, summary.q05 if probabilistic else None,
+                            summary.q95 if probabilistic else None, truth,
+                            f"{name}: section through the strongest anomaly")
+    if probabilistic:
+        plots.depth_slices(directory / "std_slices.png", mesh, summary.std, "std", f"{name}: posterior std")
+        plots.depth_slices(directory / "exceedance_slices.png", mesh, summary.exceedance, "probability",
+                           f"{name}: P(density > {config.output.threshold:g} kg/m$^3$)")
+        plots.drilling_map(directory / "drilling_map.png", mesh, summary.exceedance, config.output.threshold)
+        if not np.all(np.isnan(summary.resolution)):
+            plots.resolution_depth(directory / "resolution_depth.png", mesh, summary.resolution)
+    training = recovery.result.training
+    if training is not None and training.history.size:
+        plots.training_curve(directory / "training_curve.png", training.history, training.target)
+    if truth is not None:
+        plots.depth_slices(directory / "truth_slices.png", mesh, truth, "contrast", "true density contrast")
+
+
+def write_outputs(setup: Setup, recovery: Recovery, directory: Path | None = None, posterior: bool = True,
+                  log: Log = quiet) -> Path:
+    """Write SPEC section 4's files for ``recovery`` into ``directory`` (default ``[output]``)."""
+    config = setup.config
+    directory = Path(directory or config.output.directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    formats = set(config.output.formats)
+    survey = setup.survey
+    attrs = {"threshold": float(config.output.threshold), "method": recovery.method, "detrend": survey.detrend,
+             "trend_coefficients": list(survey.trend_coefficients), "trend_origin": list(survey.trend_origin)}
+    if "netcdf" in formats:
+        write_netcdf(directory / "summary.nc", model_dataset(setup.mesh, summary_variables(recovery), attrs,
+                                                             {"exceedance": "1", "resolution": "1"}))
+        if posterior and recovery.draws.shape[0] > 1:
+            idata = inference_data(setup.mesh, survey, recovery.draws, recovery.predicted, recovery.method,
+                                   __version__, config.text, recovery.result.chains)
+            with atomic_path(directory / "posterior.nc") as tmp:
+                idata.to_netcdf(str(tmp), engine="h5netcdf")
+    if "png" in formats:
+        write_figures(setup, recovery, directory)
+    write_text_atomic(directory / "metrics.json", json.dumps(recovery.metrics, indent=2, sort_keys=True) + "\n")
+    log(f"wrote {directory}")
+    return directory
+
+
+__all__ = ["summary_variables", "write_figures", "write_outputs"]

@@ -1,0 +1,260 @@
+"""From a config to results: prepare the data and physics once, dispatch to a method, score it.
+
+config -> mesh and survey -> forward operator -> method -> summaries and metrics. Writing the
+files is :mod:`gravuq.outputs`; a whole command with its guards and records is
+:mod:`gravuq.runs`. The command line (``cli/``) only parses arguments and formats errors, so the
+same run is one function call from Python::
+
+    setup = prepare(load_config("config.toml"))
+    recovery = recover(setup)
+
+Config sections become method settings here and nowhere else (:func:`method_settings`).
+Conventions (SPEC section 1): metres with z up; density contrast kg/m^3; gz mGal positive down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .config import Config
+from .errors import InputError
+from .forward import MemoryBudget, MemoryEstimate, dense_float64_bytes, make_operator
+from .inference import METHODS, Hooks, InverseProblem, MethodResult, PriorSettings, build_prior
+from .inference.deterministic import DeterministicSettings
+from .inference.ensemble import EnsembleSettings
+from .inference.gaussian import GaussianSettings
+from .inference.last_layer import LastLayerSettings
+from .inference.svgd import SvgdSettings
+from .inference.tikhonov import TikhonovSettings
+from .inference.training import TrainingSettings
+from .io import mesh_from_config, read_model, read_survey
+from .mesh import TensorMesh
+from .model import Normaliser
+from .posterior import Summary, data_metrics, summarise_draws, summarise_gaussian, truth_metrics
+from .survey import Survey
+
+Log = Callable[[str], None]
+
+
+def quiet(message: str) -> None:
+    """A log that prints nothing."""
+    return None
+
+
+@dataclass(frozen=True, eq=False)
+class Setup:
+    """Everything a method needs, built once from a config.
+
+    ``coordinates`` are the cell centres in the network's normalised frame (float32);
+    ``truth`` the known model (kg/m^3, ``(nz, ny, nx)``) when the config has ``[truth]``;
+    ``budget`` the memory every large allocation is checked against. ``cache`` holds what is
+    built lazily (the dense float64 sensitivity, learned priors); ``dataclasses.replace`` copies
+    share it, so ``gravuq compare`` builds each at most once for all its methods.
+    """
+
+    config: Config
+    mesh: TensorMesh
+    survey: Survey
+    operator: object
+    estimate: MemoryEstimate
+    budget: MemoryBudget
+    normaliser: Normaliser
+    coordinates: jnp.ndarray
+    truth: np.ndarray | None
+    cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def output_directory(self) -> Path:
+        return Path(self.config.output.directory)
+
+    def dense_bytes(self) -> float:
+        """Bytes of the float64 sensitivity with the exact methods' station-system work."""
+        return dense_float64_bytes(self.survey.n_stations, self.mesh.n_cells) + 8.0 * self.survey.n_stations \
+            * self.mesh.n_cells
+
+    def dense_fits(self) -> bool:
+        return "dense" in self.cache or self.budget.fits(self.dense_bytes())
+
+    def dense(self, purpose: str = "this run") -> np.ndarray:
+        """The float64 sensitivity ``(stations, cells)`` (mGal per kg/m^3), built once, after the
+        memory budget allows it (an :class:`InputError` naming ``purpose`` otherwise)."""
+        if "dense" not in self.cache:
+            self.budget.require(self.dense_bytes(), f"{self.config.path}: {purpose}",
+                                "use a method or prior that works matrix-free, or a coarser [mesh]",
+                                item="the dense float64 sensitivity: ")
+            self.cache["dense"] = np.asarray(self.operator.dense("float64"), np.float64)
+        return self.cache["dense"]
+
+    def prior(self):
+        """``(GaussianPrior, description)`` of ``[inference]``, built or learned once per settings."""
+        settings = prior_settings(self.config)
+        key = ("prior", settings)
+        if key not in self.cache:
+            purpose = f"[inference] prior_scale = '{settings.scale}'"
+            if settings.scale != "fixed" and not self.dense_fits():
+                self.dense(purpose)  # raises with the sizes
+            self.cache[key] = build_prior(settings, self.mesh, self.survey.gz, self.survey.std,
+                                          lambda: self.dense(purpose))
+        return self.cache[key]
+
+    def problem(self, method: str) -> InverseProblem:
+        """The :class:`InverseProblem` a method is given."""
+        return InverseProblem(self.operator, self.mesh, self.coordinates, np.asarray(self.survey.gz),
+                              np.asarray(self.survey.std), lambda: self.dense(f"[inference] method = '{method}'"),
+                              self.dense_fits, self.prior)
+
+
+def warn_outside(mesh: TensorMesh, stations: np.ndarray, source: str, log: Log) -> None:
+    """Log a warning when stations lie outside the mesh's horizontal extent."""
+    west, east, south, north, _, _ = mesh.bounds
+    outside = (stations[:, 0] < west) | (stations[:, 0] > east) | (stations[:, 1] < south) | (stations[:, 1] > north)
+    if outside.any():
+        log(f"warning: {source}: {int(outside.sum())} of {len(stations)} stations lie outside the mesh's "
+            f"horizontal extent (x {west:.6g}..{east:.6g} m, y {south:.6g}..{north:.6g} m); "
+            "their anomaly sources may be missing from the model")
+
+
+def read_truth(config: Config, mesh: TensorMesh) -> np.ndarray | None:
+    """The ``[truth]`` model on ``mesh`` (kg/m^3, ``(nz, ny, nx)``), or None."""
+    if config.truth is None:
+        return None
+    return read_model(config.truth.path, mesh, config.truth.variable, config.truth.units)
+
+
+def prepare(config: Config, log: Log = quiet) -> Setup:
+    """Read mesh, stations and truth, and build the forward operator (printing its memory)."""
+    mesh = mesh_from_config(config.mesh)
+    survey = read_survey(config.data)
+    stations = survey.coordinates
+    warn_outside(mesh, stations, survey.source, log)
+    truth = read_truth(config, mesh)
+    forward = config.forward
+    budget = MemoryBudget.from_gb(forward.memory_limit_gb)
+    operator, estimate = make_operator(mesh, stations, forward.mode, forward.dtype, forward.chunk_size,
+                                       budget.limit_bytes)
+    log(f"{survey.n_stations} stations, {mesh.n_cells} cells; {type(operator).__name__}: {estimate.describe()}")
+    normaliser = Normaliser.for_mesh(mesh)
+    return Setup(config, mesh, survey, operator, estimate, budget, normaliser, normaliser(mesh.cell_centers), truth)
+
+
+def timed(function, *args, **kwargs):
+    """``(result, seconds)`` of one call, wall clock."""
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+# -- config -> settings, in one place ----------------------------------------------------------
+def prior_settings(config: Config) -> PriorSettings:
+    """The shared prior of ``[inference]``."""
+    inference = config.inference
+    return PriorSettings(std=inference.prior_std, correlation_length=inference.prior_correlation_length,
+                         depth_exponent=inference.depth_weighting, scale=inference.prior_scale,
+                         smoothing=inference.prior_scale_smoothing)
+
+
+def training_settings(config: Config) -> TrainingSettings:
+    """How networks are trained, from ``[inference]``."""
+    inference = config.inference
+    return TrainingSettings(epochs=inference.epochs, learning_rate=inference.learning_rate,
+                            schedule=inference.schedule, gradient_clip=inference.gradient_clip,
+                            patience=inference.patience)
+
+
+def method_settings(config: Config, method: str):
+    """The settings object of ``method`` from the config's ``[model]`` and ``[inference]``."""
+    inference, model = config.inference, config.model
+    training = training_settings(config)
+    if method == "deterministic":
+        return DeterministicSettings(model, training, inference.target_misfit)
+    if method == "tikhonov":
+        return TikhonovSettings(inference.target_misfit, inference.tikhonov_depth_weighting,
+                                inference.tikhonov_smallness, model.bounds)
+    if method == "gaussian":
+        return GaussianSettings(inference.members)
+    if method == "ensemble":
+        return EnsembleSettings(inference.ensemble_mode, inference.members, model, training, inference.target_misfit)
+    if method == "svgd":
+        return SvgdSettings(inference.members, inference.svgd_kernel, model, training)
+    if method == "last_layer":
+        return LastLayerSettings(model, training, inference.target_misfit, inference.prior_std,
+                                 inference.last_layer_solver, inference.nuts_chains, inference.nuts_warmup,
+                                 inference.nuts_samples, inference.members)
+    raise InputError(f"{config.path}: [inference] method = '{method}' is not available in this version "
+                     f"(available: {', '.join(METHODS)})")
+
+
+# -- recoveries --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recovery:
+    """What a method found, scored, before it is written.
+
+    ``result`` the method's :class:`~gravuq.inference.MethodResult` (draws ``(draws, cells)``
+    kg/m^3, training record, chains, exact moments); ``predicted`` ``(draws, stations)`` mGal;
+    ``summary`` per-cell summaries; ``metrics`` the numbers of metrics.json.
+    """
+
+    method: str
+    result: MethodResult
+    predicted: np.ndarray
+    summary: Summary
+    metrics: dict
+
+    @property
+    def draws(self) -> np.ndarray:
+        return self.result.draws
+
+    @property
+    def exact(self) -> bool:
+        """Whether the summaries come from exact posterior moments rather than the draws."""
+        return self.result.moments is not None
+
+
+def summarise(result: MethodResult, threshold: float) -> Summary:
+    """Per-cell summaries: from exact moments when the method has them, else from its draws."""
+    if result.moments is not None:
+        mean, variance = result.moments
+        return summarise_gaussian(mean, variance, result.prior_variance, threshold)
+    return summarise_draws(result.draws, threshold, result.prior_variance)
+
+
+def score(setup: Setup, method: str, result: MethodResult, runtime: float) -> Recovery:
+    """The recovery's summaries and metrics: the data fit of the mean model and of each member
+    (against the stated std), and with ``[truth]`` the scores against it."""
+    survey, threshold = setup.survey, setup.config.output.threshold
+    summary = summarise(result, threshold)
+    draws = result.draws
+    predicted = np.asarray(setup.operator.forward(jnp.asarray(draws, jnp.float64)), np.float64)
+    mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(summary.mean, jnp.float64)), np.float64)
+    metrics = {"method": method, **data_metrics(mean_prediction, survey.gz, survey.std), "runtime_s": float(runtime),
+               "members": int(draws.shape[0]), **result.info}
+    if draws.shape[0] > 1:
+        member_chi2 = np.mean(((predicted - survey.gz) / survey.std) ** 2, axis=1)
+        metrics.update(members_chi2_min=float(member_chi2.min()), members_chi2_max=float(member_chi2.max()),
+                       members_chi2_mean=float(member_chi2.mean()))
+    if setup.truth is not None:
+        metrics.update(truth_metrics(summary, setup.truth.ravel(), threshold, draws, result.moments is not None))
+    return Recovery(method, result, predicted, summary, metrics)
+
+
+def recover(setup: Setup, method: str | None = None, progress=None, checkpoint=None, log: Log = quiet) -> Recovery:
+    """Run ``method`` (default: ``[inference] method``) on a prepared setup; ``progress`` makes
+    progress bars, ``checkpoint`` (a :class:`gravuq.io.Checkpointer`) saves and resumes the
+    training of network methods."""
+    method = method or setup.config.inference.method
+    settings = method_settings(setup.config, method)
+    hooks = Hooks(progress=progress, checkpoint=checkpoint, log=log)
+    key = jax.random.key(setup.config.inference.seed)
+    result, runtime = timed(METHODS[method].run, setup.problem(method), settings, key, hooks)
+    return score(setup, method, result, runtime)
+
+
+__all__ = ["Log", "Recovery", "Setup", "method_settings", "prepare", "prior_settings", "quiet", "read_truth",
+           "recover", "score", "summarise", "timed", "training_settings", "warn_outside"]
