@@ -17,72 +17,11 @@ import numpy as np
 import pytest
 import typer
 import xarray as xr
-from typer.testing import CliRunner
 
 import gravuq
-from gravuq.forward import sensitivity_matrix
-from gravuq.io import model_dataset, write_netcdf
-from gravuq.mesh import TensorMesh
-from gravuq.io import read_stations_csv, write_stations_csv
+from gravuq.io import read_stations_csv
 from gravuq_cli.main import app
-
-MESH_TOML = """\
-[mesh]
-origin = [0.0, 0.0, -200.0]
-cell_size = [50.0, 50.0, 50.0]
-shape = [8, 8, 4]
-"""
-SUMMARY_VARIABLES = ("mean", "std", "q05", "q95", "exceedance", "resolution")
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-class Case:
-    """The tiny case's folder, mesh, truth, stations and noise-free data."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.mesh = TensorMesh.uniform((0.0, 0.0, -200.0), (50.0, 50.0, 50.0), (8, 8, 4))
-        self.truth = np.zeros(self.mesh.shape)
-        self.truth[1:3, 3:6, 2:5] = 400.0  # (z, y, x): two layers of a 3 x 3 block
-        x, y = np.meshgrid(self.mesh.centers_x, self.mesh.centers_y)
-        self.stations = np.stack([x.ravel(), y.ravel(), np.full(x.size, 1.0)], axis=1)
-        self.matrix = np.asarray(sensitivity_matrix(self.mesh, self.stations, dtype="float64"))
-        self.gz_true = self.matrix @ self.truth.ravel()
-        self.std = float(0.01 * self.gz_true.std())
-        noise = np.random.default_rng(0).normal(0.0, self.std, self.gz_true.shape)
-        self.gz = self.gz_true + noise
-        write_netcdf(folder / "truth.nc", model_dataset(self.mesh, {"density": self.truth}))
-        write_stations_csv(folder / "stations.csv", *self.stations.T, self.gz, np.full(self.gz.shape, self.std))
-
-    def config(self, name: str, method: str = "ensemble", inference: str = "", formats=("netcdf", "png"),
-               data: str = 'path = "stations.csv"', extra: str = "") -> Path:
-        """Write ``<name>.toml`` whose results go to ``results_<name>``; returns its path."""
-        formats_toml = ", ".join(f'"{item}"' for item in formats)
-        text = (f"[data]\n{data}\n\n{MESH_TOML}\n"
-                "[model]\nencoding = \"fourier\"\nfrequencies = 4\nwidth = 16\ndepth = 2\n\n"
-                f"[inference]\nmethod = \"{method}\"\nmembers = 4\nepochs = 50\nseed = 0\n{inference}\n"
-                f"[output]\ndirectory = \"results_{name}\"\nthreshold = 200.0\nformats = [{formats_toml}]\n\n"
-                f"[truth]\npath = \"truth.nc\"\n{extra}")
-        path = self.folder / f"{name}.toml"
-        path.write_text(text)
-        return path
-
-    def results(self, name: str) -> Path:
-        return self.folder / f"results_{name}"
-
-
-@pytest.fixture(scope="module")
-def case(tmp_path_factory) -> Case:
-    return Case(tmp_path_factory.mktemp("cli_case"))
-
-
-def invoke(*arguments) -> typer.testing.Result:
-    return CliRunner().invoke(app, [str(argument) for argument in arguments])
-
-
-def check_success(result) -> None:
-    assert result.exit_code == 0, result.output + repr(result.exception)
-
+from helpers import MESH_TOML, PNG_MAGIC, SUMMARY_VARIABLES, Case, check_success, invoke  # noqa: F401
 
 def read_metrics(directory: Path) -> dict:
     return json.loads((directory / "metrics.json").read_text())

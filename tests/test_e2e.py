@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from gravuq.io import read_stations_csv
 from gravuq_cli.main import app
-from test_cli import PNG_MAGIC, Case
+from helpers import PNG_MAGIC
 
 COMPARED = ("tikhonov", "deterministic", "ensemble", "gaussian")
 
@@ -32,11 +32,6 @@ def run_quietly(*arguments) -> None:
 
 def is_png(path: Path) -> bool:
     return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC
-
-
-@pytest.fixture(scope="module")
-def case(tmp_path_factory) -> Case:
-    return Case(tmp_path_factory.mktemp("e2e_case"))
 
 
 def test_every_command_in_sequence(case):

@@ -13,7 +13,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import gravuq  # noqa: F401  (turns on jax x64 before any array is made)
 from gravuq.errors import InputError
 from gravuq.forward import (
     DenseOperator,

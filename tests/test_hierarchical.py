@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import gravuq  # noqa: F401  (64-bit mode)
 from gravuq.forward import sensitivity_matrix
 from gravuq.inference import GaussianPrior, gaussian_posterior
 from gravuq.inference._hierarchical import hierarchical_prior

@@ -11,7 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import gravuq  # noqa: F401  (64-bit mode)
 from gravuq.forward import make_operator, sensitivity_matrix
 from gravuq.inference import GaussianPrior, gaussian_posterior
 from gravuq.inference.tikhonov import tikhonov

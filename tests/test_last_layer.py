@@ -10,12 +10,10 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-import gravuq  # noqa: F401
 from gravuq.config import load_config
 from gravuq.inference.last_layer import LastLayerProblem, _Spectrum, closed_form, nuts
 from gravuq.runs import run_command
 
-from test_cli import Case
 
 
 def _problem(stations=150, features=5, seed=0):
@@ -60,11 +58,6 @@ def test_nuts_and_the_closed_form_agree_when_the_data_fix_the_hyperparameters():
     assert np.all(np.abs(flat.mean(axis=0) - closed.mean(axis=0)) < 0.15 * sd + 4 * sd / np.sqrt(300))
     np.testing.assert_allclose(flat.std(axis=0), sd, rtol=0.15)
     assert info["noise_scale"] == pytest.approx(closed_info["noise_scale"], rel=0.1)
-
-
-@pytest.fixture(scope="module")
-def case(tmp_path_factory):
-    return Case(tmp_path_factory.mktemp("last_layer_case"))
 
 
 @pytest.mark.slow

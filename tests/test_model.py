@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import gravuq  # noqa: F401  (turns on jax x64 before any array is made)
 from gravuq.forward import make_operator
 from gravuq.inference.training import Engine, FirstOrder, MemberTargets, Network, Objective, Stopping, adam, stack_members
 from gravuq.mesh import TensorMesh

@@ -15,14 +15,9 @@ from gravuq.config import load_config
 from gravuq.errors import InputError
 from gravuq.runs import run_command
 
-from test_cli import Case, invoke
+from helpers import invoke
 
 ENSEMBLE = ("ensemble", "gaussian")
-
-
-@pytest.fixture(scope="module")
-def case(tmp_path_factory) -> Case:
-    return Case(tmp_path_factory.mktemp("runs_case"))
 
 
 def _interrupt_after(epochs: int):

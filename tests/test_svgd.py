@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import gravuq  # noqa: F401  (64-bit mode)
 from gravuq.forward import DenseOperator
 from gravuq.inference import GaussianPrior, gaussian_posterior
 from gravuq.inference.training import (Engine, MemberTargets, Network, Objective, Stein, SteinKernel, Stopping,
