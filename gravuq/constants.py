@@ -15,6 +15,9 @@ MGAL_IN_SI = 1.0e-5
 #: Multiply an acceleration in m/s^2 by this to get mGal.
 SI_TO_MGAL = 1.0 / MGAL_IN_SI
 
+#: Multiply a gravity gradient in s^-2 by this to get Eotvos: 1 E = 1e-9 s^-2.
+SI_TO_EOTVOS = 1.0e9
+
 #: Acceleration units accepted in data files, as the factor that converts each to mGal.
 #: 1 um/s^2 = 1e-6 m/s^2 = 0.1 mGal.
 GRAVITY_UNITS_TO_MGAL = {"mGal": 1.0, "um/s2": 0.1, "m/s2": SI_TO_MGAL}
