@@ -61,6 +61,23 @@ ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue from the 
 ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an output directory that holds the results of a different config.")]
 
 
+def summary_line(metrics: dict) -> str:
+    """One line of a run's numbers, saying what the mean model's chi^2/N means beside the members'."""
+    parts = [f"chi2/N of the mean model {metrics['chi2_per_datum']:.3g}"]
+    if "members_chi2_mean" in metrics:
+        parts[0] += (f" (members {metrics['members_chi2_min']:.3g}..{metrics['members_chi2_max']:.3g}: each member fits "
+                     "the data to about its noise, chi2/N near 1; their mean averages the members' independent noise "
+                     "fits away, so it fits better than any one of them)")
+    if "relative_optimality_gap_median" in metrics:
+        parts.append(f"optimality gap median {metrics['relative_optimality_gap_median']:.2g} "
+                     f"(max {metrics['relative_optimality_gap_max']:.2g})")
+    parts += [f"{name} {metrics[key]:.4g}{unit}" for key, name, unit in (
+        ("rms_mgal", "RMS residual", " mGal"), ("model_rmse", "model RMSE", " kg/m^3"), ("coverage_90", "coverage_90", ""),
+        ("crps", "CRPS", " kg/m^3"), ("exceedance_auc", "exceedance AUC", ""), ("runtime_s", "runtime", " s"))
+        if key in metrics]
+    return ", ".join(parts)
+
+
 def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...], command: str,
                        resume: bool = False, force: bool = False) -> None:
     reporter = Reporter(quiet)
@@ -72,10 +89,7 @@ def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...],
         recovery = run_command(settings, command, methods, None if quiet else reporter.progress, reporter.log,
                                resume=resume, force=force)
         metrics = recovery.metrics
-        summary = ", ".join(f"{key} {metrics[key]:.4g}" for key in
-                            ("chi2_per_datum", "rms_mgal", "model_rmse", "coverage_90", "crps", "exceedance_auc", "runtime_s")
-                            if key in metrics)
-        reporter.log(f"{recovery.method}: {summary}")
+        reporter.log(f"{recovery.method}: {summary_line(metrics)}")
         for record in metrics.get("diverged_members", []):
             typer.echo(f"gravuq: warning: member {record['member']} diverged at epoch {record['epoch']} "
                        f"({record['cause']}) and was left out of the posterior", err=True)

@@ -49,7 +49,8 @@ def write_figures(setup: Setup, recovery: Recovery, directory: Path) -> None:
             plots.resolution_depth(directory / "resolution_depth.png", mesh, summary.resolution)
     training = recovery.result.training
     if training is not None and training.history.size:
-        plots.training_curve(directory / "training_curve.png", training.history, training.target)
+        plots.training_curve(directory / "training_curve.png", training.history, training.target,
+                             training.kept_epochs, training.kept, str(recovery.metrics.get("trainer", "")))
     if truth is not None:
         plots.depth_slices(directory / "truth_slices.png", mesh, truth, "contrast", "true density contrast")
 

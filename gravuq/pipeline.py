@@ -69,6 +69,7 @@ class Setup:
     coordinates: jnp.ndarray
     truth: np.ndarray | None
     cache: dict = field(default_factory=dict, repr=False)
+    log: Callable[[str], None] = field(default=quiet, repr=False)
 
     @property
     def output_directory(self) -> Path:
@@ -89,6 +90,8 @@ class Setup:
             self.budget.require(self.dense_bytes(), f"{self.config.path}: {purpose}",
                                 "use a method or prior that works matrix-free, or a coarser [mesh]",
                                 item="the dense float64 sensitivity: ")
+            self.log(f"building the dense float64 sensitivity ({self.survey.n_stations} x {self.mesh.n_cells}, "
+                     f"{8.0 * self.survey.n_stations * self.mesh.n_cells / 1024**3:.3g} GiB) for {purpose}")
             self.cache["dense"] = np.asarray(self.operator.dense("float64"), np.float64)
         return self.cache["dense"]
 
@@ -100,6 +103,8 @@ class Setup:
             purpose = f"[inference] prior_scale = '{settings.scale}'"
             if settings.scale != "fixed" and not self.dense_fits():
                 self.dense(purpose)  # raises with the sizes
+            if settings.scale != "fixed":
+                self.log(f"prior: learning it from the data ({purpose})")
             self.cache[key] = build_prior(settings, self.mesh, self.survey.gz, self.survey.std,
                                           lambda: self.dense(purpose))
         return self.cache[key]
@@ -137,11 +142,13 @@ def prepare(config: Config, log: Log = quiet) -> Setup:
     truth = read_truth(config, mesh)
     forward = config.forward
     budget = MemoryBudget.from_gb(forward.memory_limit_gb)
+    log(f"building the forward operator: {survey.n_stations} stations, {mesh.n_cells} cells")
     operator, estimate = make_operator(mesh, stations, forward.mode, forward.dtype, forward.chunk_size,
                                        budget.limit_bytes)
-    log(f"{survey.n_stations} stations, {mesh.n_cells} cells; {type(operator).__name__}: {estimate.describe()}")
+    log(f"forward operator: {type(operator).__name__}; {estimate.describe()}")
     normaliser = Normaliser.for_mesh(mesh)
-    return Setup(config, mesh, survey, operator, estimate, budget, normaliser, normaliser(mesh.cell_centers), truth)
+    return Setup(config, mesh, survey, operator, estimate, budget, normaliser, normaliser(mesh.cell_centers), truth,
+                 log=log)
 
 
 def timed(function, *args, **kwargs):
@@ -163,9 +170,10 @@ def prior_settings(config: Config) -> PriorSettings:
 def training_settings(config: Config) -> TrainingSettings:
     """How networks are trained, from ``[inference]``."""
     inference = config.inference
-    return TrainingSettings(epochs=inference.epochs, learning_rate=inference.learning_rate,
-                            schedule=inference.schedule, gradient_clip=inference.gradient_clip,
-                            patience=inference.patience)
+    return TrainingSettings(trainer=inference.trainer, epochs=inference.trainer_setting("epochs"),
+                            learning_rate=inference.learning_rate, schedule=inference.schedule,
+                            gradient_clip=inference.gradient_clip, patience=inference.trainer_setting("patience"),
+                            tolerance=inference.trainer_setting("tolerance"), cg_steps=inference.cg_steps)
 
 
 def method_settings(config: Config, method: str):
@@ -180,9 +188,10 @@ def method_settings(config: Config, method: str):
     if method == "gaussian":
         return GaussianSettings(inference.members)
     if method == "ensemble":
-        return EnsembleSettings(inference.ensemble_mode, inference.members, model, training, inference.target_misfit)
+        return EnsembleSettings(inference.ensemble_mode, inference.members, model, training, inference.target_misfit,
+                                inference.warm_start)
     if method == "svgd":
-        return SvgdSettings(inference.members, inference.svgd_kernel, model, training)
+        return SvgdSettings(inference.members, inference.svgd_kernel, model, training, inference.warm_start)
     if method == "last_layer":
         return LastLayerSettings(model, training, inference.target_misfit, inference.prior_std,
                                  inference.last_layer_solver, inference.nuts_chains, inference.nuts_warmup,

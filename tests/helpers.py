@@ -23,6 +23,8 @@ origin = [0.0, 0.0, -200.0]
 cell_size = [50.0, 50.0, 50.0]
 shape = [8, 8, 4]
 """
+#: A tiny network for the tests of plumbing (the fit is not their point).
+TINY_MODEL = 'encoding = "fourier"\nfrequencies = 4\nwidth = 16\ndepth = 2'
 SUMMARY_VARIABLES = ("mean", "std", "q05", "q95", "exceedance", "resolution")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -46,12 +48,15 @@ class Case:
         write_stations_csv(folder / "stations.csv", *self.stations.T, self.gz, np.full(self.gz.shape, self.std))
 
     def config(self, name: str, method: str = "ensemble", inference: str = "", formats=("netcdf", "png"),
-               data: str = 'path = "stations.csv"', extra: str = "") -> Path:
+               data: str = 'path = "stations.csv"', extra: str = "", model: str = TINY_MODEL) -> Path:
         """Write ``<name>.toml`` whose results go to ``results_<name>``; returns its path."""
         formats_toml = ", ".join(f'"{item}"' for item in formats)
+        # The case's defaults, unless ``inference`` sets the key itself.
+        defaults = "".join(f"{key} = {value}\n" for key, value in (("members", 4), ("epochs", 50), ("seed", 0))
+                           if f"{key} =" not in inference)
         text = (f"[data]\n{data}\n\n{MESH_TOML}\n"
-                "[model]\nencoding = \"fourier\"\nfrequencies = 4\nwidth = 16\ndepth = 2\n\n"
-                f"[inference]\nmethod = \"{method}\"\nmembers = 4\nepochs = 50\nseed = 0\n{inference}\n"
+                f"[model]\n{model}\n\n"
+                f"[inference]\nmethod = \"{method}\"\n{defaults}{inference}\n"
                 f"[output]\ndirectory = \"results_{name}\"\nthreshold = 200.0\nformats = [{formats_toml}]\n\n"
                 f"[truth]\npath = \"truth.nc\"\n{extra}")
         path = self.folder / f"{name}.toml"

@@ -167,6 +167,17 @@ def choice(*options: str) -> Check:
     return check
 
 
+def boolean() -> Check:
+    """``true`` or ``false`` (TOML booleans only: no 0/1, no strings)."""
+
+    def check(value: Any, where: _Where) -> bool:
+        if not isinstance(value, bool):
+            raise where.error(f"expected true or false, found {_found(value)}")
+        return value
+
+    return check
+
+
 def text() -> Check:
     """A non-empty string."""
 

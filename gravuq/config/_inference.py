@@ -7,14 +7,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._checks import _Section, choice, integer, number, setting
+from ._checks import _Section, boolean, choice, integer, number, setting
+
+#: Trainers of the network methods, and their defaults for ``epochs`` and ``patience``.
+TRAINER_DEFAULTS = {"levenberg_marquardt": {"epochs": 40, "patience": 3, "tolerance": 2e-3},
+                    "adam": {"epochs": 500, "patience": 50, "tolerance": 0.0}}
 
 @dataclass(frozen=True)
 class InferenceConfig(_Section):
     """``[inference]``: the recovery method and its training settings.
 
-    ``prior_std`` is in kg/m^3, ``prior_correlation_length`` in metres.
+    ``prior_std`` is in kg/m^3, ``prior_correlation_length`` in metres. ``epochs``, ``patience``
+    and ``tolerance`` left out take the defaults of the ``trainer`` (:data:`TRAINER_DEFAULTS`):
+    read them through :meth:`trainer_setting`.
     """
+
+    def trainer_setting(self, name: str):
+        """``epochs``, ``patience`` or ``tolerance``: the value given, else the trainer's default."""
+        value = getattr(self, name)
+        return TRAINER_DEFAULTS[self.trainer][name] if value is None else value
 
     method: str = setting("ensemble", choice("deterministic", "tikhonov", "ensemble", "last_layer",
                                              "svgd", "gaussian"), "recovery method")
@@ -22,7 +33,21 @@ class InferenceConfig(_Section):
                                  "ensemble: rml (randomised MAP: prior draw + network, anchored) | "
                                  "prior_function (prior draw + network, no anchor penalty) | init (seeds only)")
     members: int = setting(20, integer(1), "ensemble members / SVGD particles")
-    epochs: int = setting(500, integer(1), "training epochs")
+    trainer: str = setting("levenberg_marquardt", choice(*TRAINER_DEFAULTS),
+                           "how networks are trained: levenberg_marquardt (matrix-free Gauss-Newton steps with "
+                           "damping, conjugate-gradient inner solves) | adam (first order)")
+    epochs: int | None = setting(None, integer(1),
+                                 "training steps at most: Gauss-Newton steps (default 40) or Adam epochs (default 500)")
+    cg_steps: int = setting(20, integer(1),
+                            "levenberg_marquardt: conjugate-gradient iterations per step (each one forward- and "
+                            "one reverse-mode product through the networks and the forward operator)")
+    tolerance: float | None = setting(None, number(0),
+                                      "a member's loss must fall by this fraction to count as improved (default "
+                                      "2e-3 for levenberg_marquardt, 0 for adam); see patience")
+    warm_start: bool = setting(False, boolean(),
+                               "rml and svgd: first fit each network, cell by cell, to its exact linear-Gaussian "
+                               "solution (needs the dense float64 sensitivity); off: members start from their "
+                               "random initialisation and are trained on the real objective")
     learning_rate: float = setting(1e-2, number(0, exclusive=True), "Adam learning rate")
     gradient_clip: float = setting(0.0, number(0),
                                    "clip each member's gradient to this global norm before Adam; 0 = off")
@@ -32,7 +57,9 @@ class InferenceConfig(_Section):
     seed: int = setting(0, integer(0, 2**32 - 1), "random seed: makes a run reproducible")
     target_misfit: float = setting(1.0, number(0, exclusive=True),
                                    "stop when chi^2/N reaches it (discrepancy principle)")
-    patience: int = setting(50, integer(0), "epochs without improvement before stopping; 0 = off")
+    patience: int | None = setting(None, integer(0),
+                                   "steps without improvement (see tolerance) before a member stops; 0 = off "
+                                   "(default 3 for levenberg_marquardt, 50 for adam)")
     prior_std: float = setting(50.0, number(0, exclusive=True), "prior scale, kg/m^3")
     prior_correlation_length: float = setting(0.0, number(0),
                                               "prior correlation length, m; 0 = independent cells")

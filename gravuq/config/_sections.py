@@ -179,16 +179,16 @@ class ModelConfig(_Section):
                                "positional: octaves; fourier: features = 2 * frequencies")
     sigma: float = setting(2.0, number(0, exclusive=True),
                            "fourier: scale of the Gaussian frequency matrix")
-    width: int = setting(48, integer(1), "neurons per hidden layer")
-    depth: int = setting(3, integer(1), "hidden layers")
-    activation: str = setting("leaky_relu", choice("relu", "leaky_relu", "tanh", "sine", "gelu"),
+    width: int = setting(32, integer(1), "neurons per hidden layer")
+    depth: int = setting(1, integer(1), "hidden layers")
+    activation: str = setting("gelu", choice("relu", "leaky_relu", "tanh", "sine", "gelu"),
                               "hidden activation")
     bounds: tuple[float, float] = setting((-600.0, 600.0), interval(),
                                           "density contrast limits [lower, upper], kg/m^3")
     head: str = setting("bounded", choice("bounded", "linear"),
                         "output head: bounded (scaled tanh into bounds) | linear")
     hash_levels: int = setting(4, integer(1), "hash: resolution levels")
-    hash_features: int = setting(4, integer(1), "hash: features per level")
+    hash_features: int = setting(2, integer(1), "hash: features per level")
     hash_table_size: int = setting(2**12, power_of_two(), "hash: table entries per level")
     hash_base_resolution: int = setting(4, integer(1), "hash: grid cells per axis, coarsest")
     hash_max_resolution: int = setting(64, integer(1), "hash: grid cells per axis, finest")

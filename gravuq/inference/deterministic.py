@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from ..model import model_from_config
 from .problem import Hooks, InverseProblem, MethodResult, TrainingRecord
-from .training import MemberTargets, Objective, TrainingSettings, make_engine, stack_members, train_members
+from .training import MemberTargets, Network, Objective, TrainingSettings, make_engine, stack_members, train_members
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,14 @@ def train_networks(problem: InverseProblem, settings, key, members: int, hooks: 
     deterministic INR, of ``init`` ensembles and of the last layer's network."""
     params, static = stack_members(lambda k: model_from_config(settings.model, key=k), jax.random.split(key, members))
     targets = MemberTargets(data=jnp.asarray(jnp.broadcast_to(problem.data, (members, problem.n_stations)), jnp.float32))
-    objective = Objective(operator=problem.operator, coordinates=problem.coordinates,
+    objective = Objective(operator=problem.operator, coordinates=Network(static).points(params, problem.coordinates),
                           inverse_std=jnp.asarray(1.0 / problem.std, jnp.float32), targets=targets)
     engine = make_engine(static, settings.training, target_misfit=settings.target_misfit)
     update, close = hooks.epoch_bar(settings.training.epochs, description)
     try:
         return train_members(engine, params, objective, jax.random.key(0), settings.training.epochs,
-                             observed=problem.data, std=problem.std, progress=update, checkpoint=hooks.checkpoint)
+                             observed=problem.data, std=problem.std, progress=update, checkpoint=hooks.checkpoint,
+                             log=hooks.log)
     finally:
         close()
 
@@ -46,8 +47,9 @@ def train_networks(problem: InverseProblem, settings, key, members: int, hooks: 
 def run(problem: InverseProblem, settings: DeterministicSettings, key, hooks: Hooks = Hooks()) -> MethodResult:
     """One INR from its random initialisation (``key``) trained to ``settings.target_misfit``."""
     fit = train_networks(problem, settings, key, 1, hooks, "deterministic INR")
-    info = {"epochs": fit.epochs, "parameter_count": fit.parameter_count, "encoding": settings.model.encoding}
-    return MethodResult(fit.density, training=TrainingRecord(fit.history, settings.target_misfit, fit.epochs), info=info)
+    info = {"epochs": fit.epochs, "parameter_count": fit.parameter_count, "encoding": settings.model.encoding,
+            "warm_start": False, "trainer": settings.training.trainer, "kept_state": fit.kept}
+    return MethodResult(fit.density, training=TrainingRecord.of(fit, settings.target_misfit), info=info)
 
 
 __all__ = ["DeterministicSettings", "run", "train_networks"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from ._anchored import exact_rml, train_anchored
+from ._anchored import exact_rml, optimality_report, train_anchored
 from .deterministic import train_networks
 from .problem import Hooks, InverseProblem, MethodResult, TrainingRecord
 from .training import TrainingSettings
@@ -42,7 +42,7 @@ class EnsembleSettings:
     model: object
     training: TrainingSettings
     target_misfit: float = 1.0
-    warm_start: bool = True
+    warm_start: bool = False
     warm_start_epochs: int = 300
 
 
@@ -66,6 +66,13 @@ def run(problem: InverseProblem, settings: EnsembleSettings, key, hooks: Hooks =
                              anchors=anchors if rml else None, target_misfit=target, hooks=hooks,
                              description=description, warm_fields=warm_fields)
         prior_variance = np.asarray(prior.variance())
+        if rml:
+            report = optimality_report(problem, prior, fit, anchors, perturbed)
+            info["members_optimality"] = report
+            gaps = [entry["relative_optimality_gap"] for entry in report if "relative_optimality_gap" in entry]
+            if gaps:
+                info.update(relative_optimality_gap_median=float(np.median(gaps)),
+                            relative_optimality_gap_max=float(np.max(gaps)))
     elif settings.mode == "init":
         target = settings.target_misfit
         fit = train_networks(problem, settings, init_key, members, hooks, description)
@@ -74,9 +81,10 @@ def run(problem: InverseProblem, settings: EnsembleSettings, key, hooks: Hooks =
     else:
         raise ValueError(f"unknown ensemble mode {settings.mode!r} (expected one of {MODES})")
     info.update(epochs=fit.epochs, parameter_count=fit.parameter_count, diverged_members=fit.diverged,
-                encoding=settings.model.encoding, warm_start=warm)
+                encoding=settings.model.encoding, warm_start=warm, trainer=settings.training.trainer,
+                kept_state=fit.kept)
     return MethodResult(fit.density, prior_variance=prior_variance,
-                        training=TrainingRecord(fit.history, target, fit.epochs), info=info)
+                        training=TrainingRecord.of(fit, target), info=info)
 
 
 __all__ = ["EnsembleSettings", "MODES", "run"]

@@ -234,7 +234,8 @@ def run(problem, settings: LastLayerSettings, key, hooks: Hooks | None = None) -
     else:
         weights, info = closed_form(linear, sample_key, settings.draws)
     info = {**info, "features": int(linear.design.shape[1]), "epochs": fit.epochs,
-            "parameter_count": fit.parameter_count, "encoding": settings.model.encoding}
+            "parameter_count": fit.parameter_count, "encoding": settings.model.encoding, "warm_start": False,
+            "trainer": settings.training.trainer}
     return MethodResult(linear.density(weights), prior_variance=prior_density_variance(linear, prior_key),
-                        chains=chains, training=TrainingRecord(fit.history, settings.target_misfit, fit.epochs),
+                        chains=chains, training=TrainingRecord.of(fit, settings.target_misfit),
                         info=info)

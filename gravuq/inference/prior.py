@@ -7,7 +7,7 @@ Notes
 -----
 The covariance is ``C = S (Cz kron Cy kron Cx) S`` with ``S`` the diagonal of per-cell standard
 deviations and ``C_axis[i, j] = exp(-|c_i - c_j| / L)`` (exponential correlation of length
-``L`` between cell centres along each axis; ``L = 0`` gives the identity, an iid prior). The
+``L`` between cell centres along each axis; ``L = 0`` gives the identity, an iid prior; one length along x and y, another along z). The
 Kronecker form makes ``C^(1/2)``, ``C^(-1/2)`` and ``C`` cheap: three small matrix products.
 
 Depth weighting (Li & Oldenburg 1998): with ``w(z) = (depth(z) + z0)^(-beta/2)`` the sensitivity
@@ -63,12 +63,17 @@ class GaussianPrior(eqx.Module):
 
     @classmethod
     def build(cls, mesh: TensorMesh, prior_std: float, correlation_length: float = 0.0,
-              depth_exponent: float = 0.0) -> GaussianPrior:
-        """``prior_std`` kg/m^3 (in the top layer when depth-weighted), correlation length in m."""
+              depth_exponent: float = 0.0, vertical_correlation_length: float | None = None) -> GaussianPrior:
+        """``prior_std`` kg/m^3 (in the top layer when depth-weighted), correlation lengths in m
+        (``correlation_length`` along x and y, ``vertical_correlation_length`` along z: the
+        same as horizontal when None)."""
         std = prior_std * np.ones(mesh.shape)
         if depth_exponent > 0:
             std = std / depth_weighting(mesh, depth_exponent)
-        factors = [_axis_factors(c, correlation_length) for c in (mesh.centers_z, mesh.centers_y, mesh.centers_x)]
+        vertical = correlation_length if vertical_correlation_length is None else vertical_correlation_length
+        lengths = (vertical, correlation_length, correlation_length)
+        factors = [_axis_factors(c, length) for c, length in
+                   zip((mesh.centers_z, mesh.centers_y, mesh.centers_x), lengths)]
         (rz, iz), (ry, iy), (rx, ix) = factors
         as_jax = lambda a: jnp.asarray(a, dtype=jnp.float64)  # noqa: E731
         return cls(as_jax(std), as_jax(rz), as_jax(ry), as_jax(rx), as_jax(iz), as_jax(iy), as_jax(ix))

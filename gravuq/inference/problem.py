@@ -65,12 +65,19 @@ class InverseProblem:
 class TrainingRecord:
     """How networks were trained: ``history`` chi^2/N per epoch and member ``(epochs, members)``
     against each member's own data; ``target`` the chi^2/N they were stopped at (None when they
-    run on); ``epochs`` run; ``kept`` which state of each member was kept."""
+    run on); ``epochs`` run; ``kept`` which state of each member was kept (``"best"`` or
+    ``"last"``) and ``kept_epochs`` ``(members,)`` at which epoch (history row)."""
 
     history: np.ndarray
     target: float | None
     epochs: int
-    kept: str = "best"
+    kept: str = "last"
+    kept_epochs: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, fit, target: float | None) -> TrainingRecord:
+        """The record of a :class:`~gravuq.inference.training.MemberFit`."""
+        return cls(fit.history, target, fit.epochs, fit.kept, fit.kept_epochs)
 
 
 @dataclass(frozen=True)

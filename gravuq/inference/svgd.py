@@ -33,7 +33,7 @@ class SvgdSettings:
     kernel: str
     model: object
     training: TrainingSettings
-    warm_start: bool = True
+    warm_start: bool = False
     warm_start_epochs: int = 300
 
 
@@ -53,9 +53,10 @@ def run(problem: InverseProblem, settings: SvgdSettings, key, hooks: Hooks = Hoo
                          stein=SteinKernel(settings.kernel), warm_fields=warm_fields)
     info = {"svgd_kernel": settings.kernel, "epochs": fit.epochs, "parameter_count": fit.parameter_count,
             "diverged_members": fit.diverged, "encoding": settings.model.encoding, "prior": prior_info,
-            "warm_start": warm_fields is not None}
+            "warm_start": warm_fields is not None, "trainer": "svgd (Adam on the Stein direction)",
+            "kept_state": fit.kept}
     return MethodResult(fit.density, prior_variance=np.asarray(prior.variance()),
-                        training=TrainingRecord(fit.history, None, fit.epochs, kept="last"), info=info)
+                        training=TrainingRecord.of(fit, None), info=info)
 
 
 __all__ = ["SvgdSettings", "run"]

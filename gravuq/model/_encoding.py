@@ -78,18 +78,23 @@ class HashEncoding(eqx.Module):
     features sit in a table of ``table_size`` rows: indexed directly where the grid fits, else
     by the spatial hash ``xor(i * p_i) mod table_size`` (Mueller et al. 2022). Features are
     trilinearly interpolated, so the encoding is continuous in the coordinates.
+
+    The entries start uniform in ``[-init_scale, init_scale]``. Instant-NGP's 1e-4 suits Adam;
+    with features that small the first layer's weights barely affect the output at first, and
+    the coupling of the two (a product) makes Gauss-Newton steps overshoot, so gravuq starts at
+    0.1, where the first layer sees features of the order of its own weights.
     """
 
     tables: Float[Array, "levels table features"]
     resolutions: tuple[int, ...] = eqx.field(static=True)
 
     def __init__(self, levels: int, features: int, table_size: int, base_resolution: int,
-                 max_resolution: int, *, key: PRNGKeyArray, dtype=jnp.float32):
+                 max_resolution: int, *, key: PRNGKeyArray, dtype=jnp.float32, init_scale: float = 0.1):
         growth = math.exp((math.log(max_resolution) - math.log(base_resolution)) / max(levels - 1, 1))
         # The small epsilon keeps exact products (the finest level = max_resolution) from
         # flooring one cell short through rounding.
         self.resolutions = tuple(int(math.floor(base_resolution * growth**level + 1e-9)) for level in range(levels))
-        self.tables = jax.random.uniform(key, (levels, table_size, features), dtype, -1e-4, 1e-4)
+        self.tables = jax.random.uniform(key, (levels, table_size, features), dtype, -init_scale, init_scale)
 
     @property
     def size(self) -> int:
@@ -103,19 +108,106 @@ class HashEncoding(eqx.Module):
         hashed = (vertex[0] * np.uint32(_PRIMES[0])) ^ (vertex[1] * np.uint32(_PRIMES[1])) ^ (vertex[2] * np.uint32(_PRIMES[2]))
         return (hashed % np.uint32(table_size)).astype(jnp.int32)
 
-    def __call__(self, point: Float[Array, "3"]) -> Float[Array, " features"]:
+    def lookup(self, point: Float[Array, "3"]) -> tuple[Array, Array]:
+        """Where ``point`` reads the tables: ``(rows, weights)``, each ``(levels, 8)``: the row of
+        each corner vertex of its cell at every level and its trilinear weight."""
         unit = jnp.clip(0.5 * (point + 1.0), 0.0, 1.0)
         corners = jnp.array([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=jnp.int32)
-        features = []
-        for level, resolution in enumerate(self.resolutions):
+        rows, weights = [], []
+        for resolution in self.resolutions:
             scaled = unit * resolution
             lower = jnp.minimum(jnp.floor(scaled).astype(jnp.int32), resolution - 1)
             fraction = scaled - lower
             vertices = lower[None, :] + corners  # (8, 3)
-            weights = jnp.prod(jnp.where(corners == 1, fraction[None, :], 1.0 - fraction[None, :]), axis=1)
-            indices = jax.vmap(lambda v: self._index(v, resolution))(vertices)
-            features.append(weights @ self.tables[level][indices])
-        return jnp.concatenate(features)
+            weights.append(jnp.prod(jnp.where(corners == 1, fraction[None, :], 1.0 - fraction[None, :]), axis=1))
+            rows.append(jax.vmap(lambda v: self._index(v, resolution))(vertices))
+        return jnp.stack(rows), jnp.stack(weights).astype(self.tables.dtype)
+
+    def __call__(self, point: Float[Array, "3"]) -> Float[Array, " features"]:
+        rows, weights = self.lookup(point)
+        levels = jnp.arange(len(self.resolutions))[:, None]
+        return jnp.einsum("lk,lkf->lf", weights, self.tables[levels, rows]).reshape(-1)
+
+    def plan(self, points: np.ndarray) -> HashPlan:
+        """The interpolation at fixed ``points`` (``(n, 3)``, normalised), computed once: training
+        evaluates the network at the same cell centres every step (see :class:`HashPlan`)."""
+        rows, weights = jax.jit(jax.vmap(self.lookup))(jnp.asarray(points, self.tables.dtype))
+        return HashPlan.build(np.asarray(rows), np.asarray(weights), self.tables.shape[1])
+
+    def at_plan(self, plan: HashPlan, reverse: bool = True) -> Float[Array, "n features"]:
+        """The features at a plan's points: by one gather; with ``reverse``, through a function
+        whose gradient is a gather too (fast reverse mode, no forward mode), else through the
+        plain gather (forward mode, whose transpose JAX would make a scatter)."""
+        interpolate = _interpolate_reverse if reverse else _interpolate
+        return interpolate(self.tables, plan)
+
+
+class HashPlan(eqx.Module):
+    """The trilinear interpolation of a hash grid at fixed points, and its transpose.
+
+    ``rows`` ``(n, levels, 8)`` the table row of each corner, ``weights`` the same shape, the
+    trilinear weights. For the transpose (the gradient with respect to the tables), per level:
+    ``entries[level]`` ``(used,)`` the rows some point reads and ``sources[level]`` ``(used,
+    most)`` the positions, in that level's flattened ``(n * 8)`` contributions, of the
+    contributions to each row, padded with ``n * 8`` (an appended zero). A gather replaces the
+    scatter-add JAX would otherwise use, which is several times slower on CPUs.
+    """
+
+    rows: Array
+    weights: Array
+    entries: tuple
+    sources: tuple
+
+    @classmethod
+    def build(cls, rows: np.ndarray, weights: np.ndarray, table_size: int) -> HashPlan:
+        n, levels, corners = rows.shape
+        entries, sources = [], []
+        for level in range(levels):
+            flat = rows[:, level, :].ravel()
+            order = np.argsort(flat, kind="stable")
+            used, first, counts = np.unique(flat[order], return_index=True, return_counts=True)
+            most = int(counts.max())
+            padded = np.full((used.size, most), n * corners, np.int64)
+            offsets = np.arange(flat.size) - np.repeat(first, counts)
+            padded[np.repeat(np.arange(used.size), counts), offsets] = order
+            entries.append(jnp.asarray(used, jnp.int32))
+            sources.append(jnp.asarray(padded, jnp.int32))
+        return cls(jnp.asarray(rows, jnp.int32), jnp.asarray(weights), tuple(entries), tuple(sources))
+
+
+def _gather(tables, plan: HashPlan):
+    levels = jnp.arange(tables.shape[0])[None, :, None]
+    values = tables[levels, plan.rows]  # (n, levels, 8, features)
+    return jnp.einsum("nlk,nlkf->nlf", plan.weights.astype(tables.dtype), values).reshape(plan.rows.shape[0], -1)
+
+
+def _interpolate(tables, plan: HashPlan):
+    return _gather(tables, plan)
+
+
+@eqx.filter_custom_vjp
+def _interpolate_reverse(tables, plan: HashPlan):
+    return _gather(tables, plan)
+
+
+@_interpolate_reverse.def_fwd
+def _interpolate_reverse_fwd(perturbed, tables, plan: HashPlan):
+    return _gather(tables, plan), None
+
+
+@_interpolate_reverse.def_bwd
+def _interpolate_reverse_bwd(residuals, cotangent, perturbed, tables, plan: HashPlan):
+    n, levels, corners = plan.rows.shape
+    features = tables.shape[-1]
+    cotangent = cotangent.reshape(n, levels, features)
+    gradient = jnp.zeros_like(tables)
+    for level in range(levels):
+        contributions = plan.weights[:, level, :, None].astype(tables.dtype) * cotangent[:, level, None, :]
+        contributions = jnp.concatenate([contributions.reshape(n * corners, features),
+                                         jnp.zeros((1, features), tables.dtype)])
+        summed = contributions[plan.sources[level]].sum(axis=1)  # (used, features)
+        gradient = gradient.at[level, plan.entries[level]].set(summed, unique_indices=True)
+    return gradient
 
 
 def make_encoding(name: str, *, key: PRNGKeyArray, frequencies: int = 8, sigma: float = 2.0,

@@ -16,7 +16,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..mesh import TensorMesh
-from ._encoding import make_encoding
+from ._encoding import HashEncoding, HashPlan, make_encoding
 
 _ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -67,8 +67,8 @@ class DensityField(eqx.Module):
     bounds: tuple[float, float] = eqx.field(static=True)
 
     def __init__(self, *, encoding: str = "hash", frequencies: int = 8, sigma: float = 2.0,
-                 width: int = 64, depth: int = 3, activation: str = "leaky_relu",
-                 bounds=(-600.0, 600.0), head: str = "bounded", hash_levels: int = 8,
+                 width: int = 32, depth: int = 1, activation: str = "gelu",
+                 bounds=(-600.0, 600.0), head: str = "bounded", hash_levels: int = 4,
                  hash_features: int = 2, hash_table_size: int = 2**12, hash_base_resolution: int = 4,
                  hash_max_resolution: int = 64, key: PRNGKeyArray, dtype=jnp.float32):
         encoding_key, *layer_keys = jax.random.split(key, depth + 2)
@@ -90,7 +90,9 @@ class DensityField(eqx.Module):
 
     def features(self, point: Float[Array, "3"]) -> Float[Array, " width"]:
         """The penultimate features (after the last hidden layer) at one normalised point."""
-        values = self.encoding(point)
+        return self._hidden_features(self.encoding(point))
+
+    def _hidden_features(self, values):
         for layer in self.hidden:
             values = layer(values)
             values = jnp.sin(SIREN_OMEGA * values) if self.activation == "sine" else _ACTIVATIONS[self.activation](values)
@@ -107,9 +109,30 @@ class DensityField(eqx.Module):
         value = features @ weight + bias
         return mid + half * (jnp.tanh(value) if self.head == "bounded" else value)
 
-    def density(self, points: Float[Array, "n 3"]) -> Float[Array, " n"]:
-        """Density contrast (kg/m^3) at many normalised points."""
-        return jax.vmap(self)(points)
+    def density(self, points, *, forward_mode: bool = False) -> Float[Array, " n"]:
+        """Density contrast (kg/m^3) at many normalised points: ``(n, 3)`` coordinates, or
+        :class:`Points` prepared once (:meth:`points`) so a hash encoding interpolates by a
+        precomputed plan. ``forward_mode`` picks the plan's forward-differentiable path (for
+        Jacobian-vector products); the default is the one with a fast gradient."""
+        if isinstance(points, Points) and points.plan is not None:
+            encoded = self.encoding.at_plan(points.plan, reverse=not forward_mode)
+            values = jax.vmap(self._hidden_features)(encoded)
+            return self.head_from_features(values, self.output.weight[0], self.output.bias[0])
+        coordinates = points.coordinates if isinstance(points, Points) else points
+        return jax.vmap(self)(coordinates)
+
+    def points(self, coordinates) -> Points:
+        """``coordinates`` (``(n, 3)`` normalised) prepared for repeated evaluation."""
+        plan = self.encoding.plan(np.asarray(coordinates)) if isinstance(self.encoding, HashEncoding) else None
+        return Points(jnp.asarray(coordinates), plan)
+
+
+class Points(eqx.Module):
+    """Fixed evaluation points (normalised ``coordinates``, ``(n, 3)``) and, for a hash
+    encoding, the interpolation plan that every evaluation at them reuses."""
+
+    coordinates: Float[Array, "n 3"]
+    plan: HashPlan | None = None
 
 
 class VoxelField(eqx.Module):
@@ -122,8 +145,11 @@ class VoxelField(eqx.Module):
 
     values: Float[Array, " cell"]
 
-    def density(self, points: Float[Array, "n 3"]) -> Float[Array, " n"]:
+    def density(self, points, *, forward_mode: bool = False) -> Float[Array, " n"]:
         return self.values
+
+    def points(self, coordinates) -> Points:
+        return Points(jnp.asarray(coordinates))
 
 
 def _siren_init(layer: eqx.nn.Linear, *, first: bool, key: PRNGKeyArray) -> eqx.nn.Linear:

@@ -27,9 +27,10 @@ from ._rules import Network, StepRule
 
 
 class MemberState(eqx.Module):
-    """Per member: the params and the rule's state; the best loss seen and its params; the last
-    loss and chi^2/N; epochs since the best; whether it is done, diverged (and why, when) or
-    reached its target. Every array has a leading member axis."""
+    """Per member: the params and the rule's state; the best loss seen, its params and the epoch
+    it was seen at; the last loss and chi^2/N; epochs since the last improvement; whether it is
+    done (and since which epoch), diverged (and why, when) or reached its target. Every array has
+    a leading member axis."""
 
     params: eqx.Module
     rule_state: object
@@ -43,6 +44,8 @@ class MemberState(eqx.Module):
     reached_target: Bool[Array, " member"]
     divergence_cause: Int[Array, " member"]
     divergence_epoch: Int[Array, " member"]
+    best_epoch: Int[Array, " member"]
+    done_epoch: Int[Array, " member"]
 
 
 class TrainState(eqx.Module):
@@ -69,13 +72,15 @@ class Stopping(eqx.Module):
     """When a member stops, and which of its states it keeps.
 
     ``target_misfit``: stop once chi^2/N reaches it (discrepancy principle), keeping the params
-    that reached it; None to run on. ``patience``: stop after this many epochs without a lower
-    loss (0: never). ``divergence_factor``: a loss this many times its best counts as diverged.
-    ``keep``: ``"best"`` (each member's lowest-loss params) or ``"last"`` (the last params).
+    that reached it; None to run on. ``patience``: stop after this many epochs without an
+    improvement, a loss below ``(1 - tolerance)`` times the best so far (0: never).
+    ``divergence_factor``: a loss this many times its best counts as diverged. ``keep``:
+    ``"best"`` (each member's lowest-loss params) or ``"last"`` (the last params).
     """
 
     target_misfit: float | None = eqx.field(static=True, default=1.0)
     patience: int = eqx.field(static=True, default=0)
+    tolerance: float = eqx.field(static=True, default=0.0)
     divergence_factor: float = eqx.field(static=True, default=1e6)
     keep: str = eqx.field(static=True, default="best")
 
@@ -105,7 +110,7 @@ class Engine(eqx.Module):
         none = jnp.zeros(members, jnp.int32)
         state = MemberState(params=params, rule_state=self.rule.init(params), best_params=params, best_loss=loss,
                             loss=loss, chi2=chi2, since_best=none, done=false, diverged=false, reached_target=false,
-                            divergence_cause=none, divergence_epoch=none - 1)
+                            divergence_cause=none, divergence_epoch=none - 1, best_epoch=none, done_epoch=none - 1)
         return TrainState(members=state, epoch=jnp.asarray(0, jnp.int32), key=jax.random.key_data(key))
 
     def _epoch(self, state: TrainState, objective: Objective) -> TrainState:
@@ -123,23 +128,29 @@ class Engine(eqx.Module):
         divergence_epoch = jnp.where(newly_diverged, state.epoch.astype(jnp.int32), old.divergence_epoch)
         reached = jnp.zeros_like(old.done) if stopping.target_misfit is None else (chi2 <= stopping.target_misfit)
         reached = old.reached_target | (~old.done & finite & reached)
-        improved = finite & (loss < old.best_loss) & ~old.done
-        best_params = _select(~improved, old.params, old.best_params)
-        best_loss = jnp.where(improved, loss, old.best_loss)
-        since_best = jnp.where(improved, 0, old.since_best + 1)
+        lower = finite & (loss < old.best_loss) & ~old.done
+        improved = lower & (loss < (1.0 - stopping.tolerance) * old.best_loss)
+        best_params = _select(~lower, old.params, old.best_params)
+        best_loss = jnp.where(lower, loss, old.best_loss)
+        # Patience counts the steps that moved a member without improving it.
+        moved = jnp.ones_like(old.done) if outcome.moved is None else outcome.moved
+        since_best = jnp.where(improved, 0, old.since_best + jnp.where(moved, 1, 0))
         out_of_patience = (since_best > stopping.patience) if stopping.patience > 0 else jnp.zeros_like(old.done)
         done = old.done | diverged | reached | out_of_patience
         # A member that reached its target keeps exactly the params that reached it.
         first_reach = reached & ~old.reached_target
         best_params = _select(first_reach, best_params, old.params)
         best_loss = jnp.where(first_reach, loss, best_loss)
+        epoch = state.epoch.astype(jnp.int32)
+        best_epoch = jnp.where(lower | first_reach, epoch, old.best_epoch)
+        done_epoch = jnp.where(done & ~old.done, epoch, old.done_epoch)
         # Members stopped earlier keep the loss they stopped with.
         members = MemberState(
             params=_select(done, outcome.params, old.params), rule_state=_select(done, outcome.state, old.rule_state),
             best_params=best_params, best_loss=best_loss, loss=jnp.where(old.done, old.loss, loss),
             chi2=jnp.where(old.done, old.chi2, chi2), since_best=since_best, done=done, diverged=diverged,
             reached_target=reached, divergence_cause=jnp.where(newly_diverged, cause, old.divergence_cause),
-            divergence_epoch=divergence_epoch)
+            divergence_epoch=divergence_epoch, best_epoch=best_epoch, done_epoch=done_epoch)
         return TrainState(members=members, epoch=state.epoch + 1, key=jax.random.key_data(key))
 
     @eqx.filter_jit
@@ -176,6 +187,16 @@ class Engine(eqx.Module):
             if progress is not None:
                 progress(done_epochs, state)
         return state, np.concatenate(pieces) if pieces else np.zeros((0, state.members.chi2.shape[0]))
+
+    def kept_epochs(self, state: TrainState) -> np.ndarray:
+        """Per member, the epoch of the state :meth:`kept_params` keeps (the epoch a member
+        stopped at, or the last one, for ``"last"``; the epoch of its best loss for ``"best"``);
+        epoch ``e`` is the state the ``e``-th step started from (the ``e``-th history row)."""
+        members = state.members
+        if self.rule.interacting or self.stopping.keep == "last":
+            done = np.asarray(members.done_epoch)
+            return np.where(done >= 0, done, int(state.epoch))
+        return np.asarray(members.best_epoch)
 
     def kept_params(self, state: TrainState):
         """Per member, the params the stopping rule keeps: the last ones for interacting rules

@@ -15,6 +15,7 @@ import numpy as np
 
 from ...model import parameter_count, trainable
 from ._engine import Engine, Stopping, TrainState, divergence_report
+from ._levenberg import LevenbergMarquardt
 from ._objective import MemberTargets, Objective
 from ._rules import FirstOrder, Network, Stein, adam
 from ._sharding import gather_members, member_sharding, members_divide, replicate, shard_members
@@ -29,29 +30,52 @@ def stack_members(make_model, keys):
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """How members are trained (from ``[inference]``): ``epochs`` steps at most; the first-order
-    optimiser's ``learning_rate``, ``schedule`` and ``gradient_clip`` (global norm, 0 = off);
-    ``patience`` epochs without improvement before a member stops (0 = never); ``chunk_epochs``
-    epochs per jitted chunk."""
+    """How members are trained (from ``[inference]``).
 
-    epochs: int = 500
+    ``trainer``: ``"levenberg_marquardt"`` (:class:`LevenbergMarquardt`, ``cg_steps``
+    conjugate-gradient iterations per step) or ``"adam"`` (the first-order optimiser with
+    ``learning_rate``, ``schedule`` and ``gradient_clip``, global norm, 0 = off); ``epochs`` steps
+    at most; a member stops after ``patience`` steps whose loss did not fall by the fraction
+    ``tolerance`` (0 = never); ``chunk_epochs`` steps per jitted chunk (the progress bar and
+    checkpoints move between chunks).
+    """
+
+    trainer: str = "levenberg_marquardt"
+    epochs: int = 60
     learning_rate: float = 1e-2
     schedule: str = "constant"
     gradient_clip: float = 0.0
-    patience: int = 50
+    patience: int = 3
+    tolerance: float = 1e-4
+    cg_steps: int = 20
     chunk_epochs: int = 25
+
+    @property
+    def second_order(self) -> bool:
+        return self.trainer == "levenberg_marquardt"
 
 
 def make_engine(static, settings: TrainingSettings, *, target_misfit: float | None,
-                stein: SteinKernel | None = None, patience: int | None = None) -> Engine:
-    """The engine for ``settings``: Adam per member, or SVGD with ``stein`` (which never stops a
-    particle early: ``patience`` then defaults to 0)."""
-    optimizer = adam(settings.learning_rate, settings.schedule, settings.epochs, settings.gradient_clip or None)
-    rule = FirstOrder(optimizer) if stein is None else Stein(stein, optimizer)
-    if patience is None:
-        patience = 0 if stein is not None else settings.patience
-    return Engine(Network(static), rule, Stopping(target_misfit=target_misfit, patience=patience),
-                  chunk_epochs=min(settings.chunk_epochs, settings.epochs))
+                stein: SteinKernel | None = None) -> Engine:
+    """The engine for ``settings``: Levenberg-Marquardt or Adam per member, or SVGD particles
+    with ``stein`` (moved by Adam on the Stein direction; a particle set is never stopped early).
+    Levenberg-Marquardt accepts only steps that lower the loss, so its members keep their last
+    state; Adam members keep their lowest-loss state (recorded as ``kept`` in the training record)."""
+    if stein is not None:
+        rule = Stein(stein, adam(settings.learning_rate, settings.schedule, settings.epochs,
+                                 settings.gradient_clip or None))
+        stopping = Stopping(target_misfit=target_misfit, patience=0, keep="last")
+    elif settings.second_order:
+        chunk = min(5, settings.epochs)
+        rule = LevenbergMarquardt(cg_steps=settings.cg_steps, target_misfit=target_misfit)
+        stopping = Stopping(target_misfit=target_misfit, patience=settings.patience, tolerance=settings.tolerance,
+                            keep="last")
+        return Engine(Network(static), rule, stopping, chunk_epochs=chunk)
+    else:
+        rule = FirstOrder(adam(settings.learning_rate, settings.schedule, settings.epochs,
+                               settings.gradient_clip or None))
+        stopping = Stopping(target_misfit=target_misfit, patience=settings.patience, tolerance=settings.tolerance)
+    return Engine(Network(static), rule, stopping, chunk_epochs=min(settings.chunk_epochs, settings.epochs))
 
 
 class _Identity(eqx.Module):
@@ -69,7 +93,7 @@ def fit_to_fields(static, params, coordinates, fields, offset=None, scale=None, 
     unit = np.ones(fields.shape[1]) if scale is None else np.asarray(scale, np.float64)
     targets = MemberTargets(data=jnp.asarray(fields, jnp.float32),
                             offset=None if offset is None else jnp.asarray(offset, jnp.float32))
-    objective = Objective(operator=_Identity(), coordinates=coordinates, inverse_std=jnp.asarray(1.0 / unit, jnp.float32),
+    objective = Objective(operator=_Identity(), coordinates=Network(static).points(params, coordinates), inverse_std=jnp.asarray(1.0 / unit, jnp.float32),
                           targets=targets, scale=None if scale is None else jnp.asarray(unit, jnp.float32))
     engine = Engine(Network(static), FirstOrder(adam(learning_rate, "cosine", epochs)),
                     Stopping(target_misfit=None, patience=0), chunk_epochs=epochs)
@@ -101,6 +125,10 @@ class MemberFit:
         Trained weights per member.
     params, static
         The kept members' trained arrays (leading member axis) and the shared static part.
+    kept
+        Which state of each member was kept: ``"best"`` (its lowest loss) or ``"last"``.
+    kept_epochs
+        ``(all members,)`` the epoch (history row) of each member's kept state.
     """
 
     density: np.ndarray
@@ -112,10 +140,12 @@ class MemberFit:
     parameter_count: int
     params: object
     static: object
+    kept: str = "last"
+    kept_epochs: np.ndarray | None = None
 
 
 def train_members(engine: Engine, params, objective: Objective, key, epochs: int, *, observed, std,
-                  progress=None, checkpoint=None) -> MemberFit:
+                  progress=None, checkpoint=None, log=None) -> MemberFit:
     """Train members ``params`` (leading member axis) on ``objective`` for at most ``epochs``.
 
     Parameters
@@ -129,6 +159,8 @@ def train_members(engine: Engine, params, objective: Objective, key, epochs: int
         reported against them.
     progress
         ``progress(epochs_done, state)`` between chunks.
+    log
+        ``log(message)`` for the stages before the first chunk (which includes compiling).
     checkpoint
         A :class:`gravuq.io.Checkpointer`: saves the state every few epochs and on Ctrl-C or
         SIGTERM, and with ``resume`` continues from its last save to the same result as an
@@ -152,6 +184,9 @@ def train_members(engine: Engine, params, objective: Objective, key, epochs: int
         state, history = checkpoint.restore(state)
     if sharding is not None:
         state = eqx.tree_at(lambda s: s.members, state, shard_members(state.members, sharding))
+    if log is not None:
+        log(f"training {members} member{'s' if members > 1 else ''} ({type(engine.rule).__name__}): compiling the "
+            f"training step, then {epochs} steps at most")
     try:
         state, history = engine.run(state, objective, epochs, progress, history,
                                     None if checkpoint is None else checkpoint.after_chunk)
@@ -174,8 +209,9 @@ def _kept(engine: Engine, state: TrainState, objective: Objective, initial, hist
     kept_params = final if keep.all() else jax.tree.map(lambda leaf: leaf[np.flatnonzero(keep)], final)
     one = jax.tree.map(lambda leaf: leaf[0], final)
     count = parameter_count(eqx.combine(one, engine.network.static))
+    kept = "last" if engine.rule.interacting or engine.stopping.keep == "last" else "best"
     return MemberFit(density[keep], initial[keep], chi2, history, divergence_report(state), int(state.epoch), count,
-                     kept_params, engine.network.static)
+                     kept_params, engine.network.static, kept, gather_members(engine.kept_epochs(state)))
 
 
 __all__ = ["MemberFit", "TrainingSettings", "fit_to_fields", "make_engine", "stack_members", "train_members"]

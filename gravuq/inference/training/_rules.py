@@ -34,9 +34,14 @@ class Network(eqx.Module):
 
     static: eqx.Module
 
-    def member_output(self, params, coordinates) -> Float[Array, " cell"]:
-        """One member's network output at ``coordinates`` (normalised, ``(cells, 3)``)."""
-        return eqx.combine(params, self.static).density(coordinates)
+    def member_output(self, params, coordinates, forward_mode: bool = False) -> Float[Array, " cell"]:
+        """One member's network output at ``coordinates`` (normalised ``(cells, 3)``, or
+        :class:`gravuq.model.Points`); ``forward_mode`` for Jacobian-vector products."""
+        return eqx.combine(params, self.static).density(coordinates, forward_mode=forward_mode)
+
+    def points(self, params, coordinates):
+        """``coordinates`` prepared once for every evaluation (by the first member's model)."""
+        return eqx.combine(jax.tree.map(lambda leaf: leaf[0], params), self.static).points(coordinates)
 
     def outputs(self, params, coordinates) -> Float[Array, "member cell"]:
         """Every member's output (params with a leading member axis)."""
@@ -45,13 +50,16 @@ class Network(eqx.Module):
 
 class Outcome(eqx.Module):
     """What a step found: ``loss`` and ``chi2`` of the params it started from (per member),
-    whether their gradient was finite, and the stepped ``params`` and rule ``state``."""
+    whether their gradient was finite, the stepped ``params`` and rule ``state``, and whether each
+    member moved (a rejected trial step leaves it where it was: the step then says nothing about
+    convergence; None means every member moved)."""
 
     params: eqx.Module
     state: object
     loss: Float[Array, " member"]
     chi2: Float[Array, " member"]
     finite_gradient: Bool[Array, " member"]
+    moved: Bool[Array, " member"] | None = None
 
 
 def _finite_per_member(tree) -> Bool[Array, " member"]:

@@ -65,18 +65,32 @@ def resolution_depth(path: Path, mesh, resolution: np.ndarray) -> None:
     save(figure, path)
 
 
-def training_curve(path: Path, history: np.ndarray, target: float | None) -> None:
-    """chi^2/N per epoch for each member (log scale), with the target misfit."""
-    figure, axis = plt.subplots(figsize=(6, 4), constrained_layout=True)
+def training_curve(path: Path, history: np.ndarray, target: float | None, kept_epochs=None, kept: str = "last",
+                   trainer: str = "") -> None:
+    """chi^2/N of every iterate each member was trained through (log scale; each against the
+    member's own data, perturbed for randomised MAP), the state each member kept (dots) and the
+    target misfit (dashed) when there is one."""
+    figure, axis = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
     history = np.asarray(history)
-    axis.semilogy(np.arange(1, history.shape[0] + 1), history, linewidth=0.8, alpha=0.8)
+    if history.ndim == 1:
+        history = history[:, None]
+    steps = np.arange(history.shape[0])
+    lines = axis.semilogy(steps, history, linewidth=0.8, alpha=0.8)
+    if kept_epochs is not None:
+        rows = np.clip(np.asarray(kept_epochs, int), 0, history.shape[0] - 1)
+        for line, member, row in zip(lines, range(history.shape[1]), rows):
+            axis.plot(row, history[row, member], "o", color=line.get_color(), markersize=4)
+        axis.plot([], [], "o", color="0.3", markersize=4, label=f"kept state ({kept})")
     if target is not None:
-        axis.axhline(target, color="k", linestyle="--", linewidth=0.8, label=f"target {target:g}")
-        axis.legend()
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("chi$^2$/N")
-    axis.set_title("Training misfit (one line per member)" if history.ndim > 1 and history.shape[1] > 1
-                   else "Training misfit")
+        axis.axhline(target, color="k", linestyle="--", linewidth=0.8, label=f"target chi$^2$/N = {target:g}")
+    if kept_epochs is not None or target is not None:
+        axis.legend(fontsize=8)
+    unit = "Gauss-Newton step" if trainer == "levenberg_marquardt" else "epoch"
+    axis.set_xlabel(unit)
+    axis.set_ylabel("chi$^2$/N against the member's own data")
+    members = history.shape[1]
+    axis.set_title(f"Training misfit, {members} member{'s' if members > 1 else ''}"
+                   + (f" ({trainer})" if trainer else ""), fontsize=10)
     save(figure, path)
 
 

@@ -1,0 +1,327 @@
+"""Empirical Bayes: the prior and the noise model learned from the data.
+
+Conventions (SPEC section 1): density contrast in kg/m^3 on the mesh cells (C order of
+``(nz, ny, nx)``); lengths in metres; gz, its stated std and the noise floor in mGal.
+
+Notes
+-----
+Gravity is linear in density, so with the Gaussian prior ``m ~ N(0, sigma^2 R)`` and Gaussian
+noise the data are Gaussian: ``d ~ N(0, Sigma)``, ``Sigma = sigma^2 K + diag(n^2)``, with
+``K = G R G^T`` (stations x stations). The hyperparameters are
+
+- ``sigma``: the prior standard deviation in the top layer (kg/m^3);
+- ``beta``: the Li-Oldenburg depth-weighting exponent, ``std(z) = sigma ((depth + z0) / z0)^(beta/2)``
+  (deep cells may vary more, as the data see them less);
+- ``L_h``, ``L_v``: the horizontal and vertical lengths of the exponential correlation
+  ``R = R_z kron R_y kron R_x``, ``R_axis[i, j] = exp(-|c_i - c_j| / L)``;
+- ``alpha``, ``tau``: the noise model ``n_i^2 = (alpha s_i)^2 + tau^2`` of the stated accuracy
+  ``s_i`` (a scale factor on it, and an additive floor for the modelling error of cells wider
+  than the station spacing and of everything else the stated accuracy leaves out).
+
+They maximise the log evidence ``log N(d; 0, Sigma)`` (type-II maximum likelihood; Rasmussen &
+Williams 2006, chapter 5). The expensive part, ``K``, depends only on ``(beta, L_h, L_v)``: the
+optimisation is profiled, an outer L-BFGS-B over ``(log L_h, log L_v, beta)`` whose every point
+builds ``K`` once (``N^2 x cells`` products) and maximises over ``(log sigma, log alpha, log tau)``
+(one Cholesky of the station system per evaluation). Gradients are JAX's: of the inner objective
+through the Cholesky, and of the profiled objective by the envelope theorem, ``dE*/dθ = <dE/dK,
+dK/dθ>`` at the inner optimum, one reverse-mode pass through ``K``. Everything is float64.
+
+The evidence is one score; :func:`leave_one_out` gives the other, the closed-form leave-one-out
+predictive of every station (R&W eq. 5.12): ``mean_i = d_i - [Sigma^-1 d]_i / [Sigma^-1]_ii``,
+``var_i = 1 / [Sigma^-1]_ii``, which judges priors with many hyperparameters (per-cell scales)
+that the evidence can be gamed by.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+import numpy as np
+from scipy import optimize, stats
+
+from ..mesh import TensorMesh
+from .prior import GaussianPrior
+
+#: Bounds of the learned values: lengths in cell widths of the mesh's smallest / largest extent,
+#: the depth exponent, and the noise scale factor.
+LENGTH_CELLS = (0.05, 4.0)
+DEPTH_EXPONENT = (0.0, 4.0)
+NOISE_SCALE = (0.05, 1e3)
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """The prior and noise model (see the module notes): ``prior_std`` kg/m^3 (top layer),
+    ``depth_exponent`` (0: none), ``horizontal_length`` and ``vertical_length`` m (0: iid),
+    ``noise_scale`` (times the stated std) and ``noise_floor`` mGal."""
+
+    prior_std: float = 50.0
+    depth_exponent: float = 0.0
+    horizontal_length: float = 0.0
+    vertical_length: float = 0.0
+    noise_scale: float = 1.0
+    noise_floor: float = 0.0
+
+    def noise_std(self, stated_std) -> np.ndarray:
+        """Each datum's noise std, mGal, from its stated std (mGal)."""
+        stated = np.asarray(stated_std, np.float64)
+        return np.sqrt((self.noise_scale * stated) ** 2 + self.noise_floor**2)
+
+    def prior(self, mesh: TensorMesh) -> GaussianPrior:
+        return GaussianPrior.build(mesh, self.prior_std, self.horizontal_length, self.depth_exponent,
+                                   self.vertical_length)
+
+    def as_dict(self) -> dict:
+        return {key: float(value) for key, value in asdict(self).items()}
+
+
+def relative_std(mesh: TensorMesh, exponent) -> jnp.ndarray:
+    """``((depth + z0) / z0)^(exponent / 2)`` per layer ``(nz,)``, 1 in the top layer (JAX)."""
+    depth = jnp.asarray(mesh.nodes_z[-1] - mesh.centers_z)
+    z0 = 0.5 * float(mesh.widths_z[-1])
+    return ((depth + z0) / (depth[-1] + z0)) ** (exponent / 2.0)
+
+
+def exponential_correlation(centres: np.ndarray, length) -> jnp.ndarray:
+    """``exp(-|c_i - c_j| / length)`` (JAX, differentiable in ``length`` > 0)."""
+    centres = jnp.asarray(centres)
+    return jnp.exp(-jnp.abs(centres[:, None] - centres[None, :]) / length)
+
+
+class StructureGram:
+    """``K(log L_h, log L_v, beta) = G R G^T`` for a unit prior std (mGal^2 per (kg/m^3)^2),
+    differentiable with JAX; ``matrix`` the dense float64 sensitivity ``(stations, cells)``."""
+
+    def __init__(self, matrix, mesh: TensorMesh):
+        self.matrix = jnp.asarray(matrix, jnp.float64)
+        self.mesh = mesh
+        self._call = jax.jit(self._gram)
+
+    def _gram(self, outer):
+        log_h, log_v, beta = outer[0], outer[1], outer[2]
+        mesh = self.mesh
+        nz, ny, nx = mesh.shape
+        rz = exponential_correlation(mesh.centers_z, jnp.exp(log_v))
+        ry = exponential_correlation(mesh.centers_y, jnp.exp(log_h))
+        rx = exponential_correlation(mesh.centers_x, jnp.exp(log_h))
+        scaled = self.matrix.reshape(-1, nz, ny, nx) * relative_std(mesh, beta)[None, :, None, None]
+        correlated = jnp.einsum("skji,ak,bj,ci->sabc", scaled, rz, ry, rx)
+        gram = scaled.reshape(scaled.shape[0], -1) @ correlated.reshape(scaled.shape[0], -1).T
+        return 0.5 * (gram + gram.T)
+
+    def __call__(self, outer) -> jnp.ndarray:
+        return self._call(jnp.asarray(outer, jnp.float64))
+
+    def with_vjp(self, outer):
+        """``(K, vjp)``: ``vjp(cotangent)`` is the cotangent of ``(log L_h, log L_v, beta)``."""
+        gram, pullback = jax.vjp(self._gram, jnp.asarray(outer, jnp.float64))
+        return gram, lambda cotangent: pullback(cotangent)[0]
+
+
+@jax.jit
+def _log_evidence(gram, data, stated, inner):
+    log_sigma, log_alpha, log_tau = inner[0], inner[1], inner[2]
+    noise = jnp.exp(2 * log_alpha) * stated**2 + jnp.exp(2 * log_tau)
+    system = jnp.exp(2 * log_sigma) * gram + jnp.diag(noise)
+    factor = jnp.linalg.cholesky(system)
+    white = jsl.solve_triangular(factor, data, lower=True)
+    return -0.5 * white @ white - jnp.sum(jnp.log(jnp.diag(factor))) - 0.5 * data.size * jnp.log(2 * jnp.pi)
+
+
+_value_and_grad = jax.jit(jax.value_and_grad(_log_evidence, argnums=(0, 3)))
+
+
+@dataclass(frozen=True)
+class EvidenceFit:
+    """The learned :class:`Hyperparameters`, their ``log_evidence``, the evidence of the start
+    values, how many times ``K`` was built (``gram_evaluations``) and the ``seconds`` it took."""
+
+    hyperparameters: Hyperparameters
+    log_evidence: float
+    start_log_evidence: float
+    gram_evaluations: int
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return {**self.hyperparameters.as_dict(), "log_evidence": self.log_evidence,
+                "log_evidence_start": self.start_log_evidence, "gram_evaluations": self.gram_evaluations,
+                "seconds": self.seconds}
+
+
+def _length_bounds(mesh: TensorMesh, axis: str) -> tuple[float, float]:
+    widths = np.concatenate([mesh.widths_x, mesh.widths_y]) if axis == "h" else mesh.widths_z
+    extent = (max(np.ptp(mesh.nodes_x), np.ptp(mesh.nodes_y)) if axis == "h" else np.ptp(mesh.nodes_z))
+    return float(LENGTH_CELLS[0] * widths.min()), float(LENGTH_CELLS[1] * extent)
+
+
+def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyperparameters | None = None, *,
+                          learn_prior: bool = True, learn_noise: bool = True, max_outer: int = 15,
+                          log=None) -> EvidenceFit:
+    """Maximise the evidence (see the module notes) over the hyperparameters.
+
+    Parameters
+    ----------
+    matrix
+        Dense float64 sensitivity ``(stations, cells)``, mGal per kg/m^3.
+    data, stated_std
+        ``(stations,)`` gz (regional removed) and its stated std, mGal.
+    start
+        Where to start (and the values of what is not learned); by default a prior std that
+        makes the prior predictive spread match the data's, lengths of two cells, ``beta = 1``,
+        the stated noise.
+    learn_prior
+        Learn ``beta``, ``L_h`` and ``L_v`` (else only ``sigma`` with the start's structure).
+    learn_noise
+        Learn the noise model; the floor only where the stated stds differ between stations
+        (a single stated std and a floor cannot be told apart).
+    """
+    begun = time.perf_counter()
+    data = jnp.asarray(data, jnp.float64)
+    stated = jnp.asarray(stated_std, jnp.float64)
+    builder = StructureGram(matrix, mesh)
+    low_h, high_h = _length_bounds(mesh, "h")
+    low_v, high_v = _length_bounds(mesh, "v")
+    if start is None:
+        cell_h = float(np.mean(np.concatenate([mesh.widths_x, mesh.widths_y])))
+        start = Hyperparameters(prior_std=1.0, depth_exponent=1.0, horizontal_length=2 * cell_h,
+                                vertical_length=2 * float(np.mean(mesh.widths_z)))
+        gram = builder(_outer_of(start))
+        spread = float(np.sqrt(max(np.var(np.asarray(data)) - np.mean(np.asarray(stated) ** 2), 1e-30)
+                               / np.mean(np.diag(np.asarray(gram)))))
+        start = replace(start, prior_std=spread)
+    start = replace(start, horizontal_length=float(np.clip(start.horizontal_length or low_h, low_h, high_h)),
+                    vertical_length=float(np.clip(start.vertical_length or low_v, low_v, high_v)))
+    varied = float(np.ptp(np.asarray(stated))) > 1e-6 * float(np.mean(np.asarray(stated)))
+    floor_start = start.noise_floor if start.noise_floor > 0 else 1e-3 * float(np.median(np.asarray(stated)))
+    learn_floor = learn_noise and varied
+    scale_data = float(np.std(np.asarray(data))) or 1.0
+    inner_bounds = [(np.log(start.prior_std) - 12.0, np.log(start.prior_std) + 12.0),
+                    tuple(np.log(NOISE_SCALE)) if learn_noise else (np.log(start.noise_scale),) * 2,
+                    (np.log(1e-6 * scale_data), np.log(10.0 * scale_data)) if learn_floor else (np.log(floor_start),) * 2]
+    if not learn_floor and start.noise_floor == 0:
+        inner_bounds[2] = (np.log(1e-12 * scale_data),) * 2  # no floor: a negligible one keeps the logs finite
+    counts = {"grams": 0}
+    best = {"value": -np.inf}
+
+    def inner_fit(gram, inner_start):
+        def objective(inner):
+            value, (_, grad) = _value_and_grad(gram, data, stated, jnp.asarray(inner))
+            return -float(value), -np.asarray(grad)
+
+        start_point = np.clip(inner_start, [b[0] for b in inner_bounds], [b[1] for b in inner_bounds])
+        result = optimize.minimize(objective, start_point, jac=True, method="L-BFGS-B", bounds=inner_bounds)
+        return result.x, -float(result.fun)
+
+    inner_now = np.array([np.log(start.prior_std), np.log(start.noise_scale), np.log(floor_start)])
+    first = _outer_of(start)
+
+    def profile(outer):
+        nonlocal inner_now
+        gram, pullback = builder.with_vjp(outer)
+        counts["grams"] += 1
+        inner_now, value = inner_fit(gram, inner_now)
+        _, (gradient_gram, _) = _value_and_grad(gram, data, stated, jnp.asarray(inner_now))
+        gradient = np.asarray(pullback(gradient_gram))
+        if value > best["value"]:
+            best.update(value=value, outer=np.array(outer), inner=inner_now.copy())
+        if log is not None:
+            log(f"  evidence {value:.6g} at L_h {np.exp(outer[0]):.4g} m, L_v {np.exp(outer[1]):.4g} m, "
+                f"beta {outer[2]:.3g}, sigma {np.exp(inner_now[0]):.4g} kg/m^3")
+        return -value, -gradient
+
+    start_value = -profile(first)[0]
+    if learn_prior:
+        bounds = [(np.log(low_h), np.log(high_h)), (np.log(low_v), np.log(high_v)), DEPTH_EXPONENT]
+        optimize.minimize(profile, first, jac=True, method="L-BFGS-B", bounds=bounds,
+                          options={"maxfun": max_outer, "maxiter": max_outer})
+    outer, inner = best["outer"], best["inner"]
+    learned = Hyperparameters(prior_std=float(np.exp(inner[0])), depth_exponent=float(outer[2]),
+                              horizontal_length=float(np.exp(outer[0])), vertical_length=float(np.exp(outer[1])),
+                              noise_scale=float(np.exp(inner[1])),
+                              noise_floor=float(np.exp(inner[2])) if (learn_floor or start.noise_floor > 0) else 0.0)
+    return EvidenceFit(learned, float(best["value"]), float(start_value), counts["grams"],
+                       time.perf_counter() - begun)
+
+
+def hyperparameter_uncertainty(matrix, data, stated_std, mesh: TensorMesh, values: Hyperparameters) -> dict:
+    """Laplace standard errors of the learned values: the inverse Hessian of minus the log
+    evidence at ``values`` over ``(log prior_std, log noise_scale, log horizontal_length,
+    log vertical_length, depth_exponent)`` (the floor, when it is learned, is held fixed);
+    returns each one's standard error on that scale (a relative error for the logs)."""
+    builder = StructureGram(matrix, mesh)
+    data = jnp.asarray(data, jnp.float64)
+    stated = jnp.asarray(stated_std, jnp.float64)
+    floor = np.log(max(values.noise_floor, 1e-12 * float(np.std(np.asarray(data)))))
+
+    def minus_evidence(theta):
+        gram = builder._gram(jnp.stack([theta[2], theta[3], theta[4]]))
+        return -_log_evidence(gram, data, stated, jnp.stack([theta[0], theta[1], jnp.asarray(floor)]))
+
+    point = jnp.array([np.log(values.prior_std), np.log(values.noise_scale), np.log(values.horizontal_length),
+                       np.log(values.vertical_length), values.depth_exponent])
+    covariance = np.linalg.inv(np.asarray(jax.hessian(minus_evidence)(point)))
+    errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    names = ("log_prior_std", "log_noise_scale", "log_horizontal_length", "log_vertical_length", "depth_exponent")
+    return dict(zip(names, errors.tolist()))
+
+
+def _outer_of(values: Hyperparameters) -> np.ndarray:
+    return np.array([np.log(values.horizontal_length), np.log(values.vertical_length), values.depth_exponent])
+
+
+@dataclass(frozen=True)
+class Predictive:
+    """Leave-one-out (or held-out) predictions of the data: ``mean`` and ``std`` per station
+    (mGal, noise included) and their scores against the observed values: ``log_density`` (sum
+    over stations of the log predictive density), ``rmse`` (mGal), ``coverage_90`` and ``crps``
+    (mGal, mean over stations)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    log_density: float
+    rmse: float
+    coverage_90: float
+    crps: float
+
+    def scores(self) -> dict:
+        return {"log_predictive_density": self.log_density, "rmse_mgal": self.rmse, "coverage_90": self.coverage_90,
+                "crps_mgal": self.crps}
+
+
+def score_predictive(mean, std, observed) -> Predictive:
+    """A Gaussian predictive ``N(mean, std^2)`` per station scored against ``observed`` (mGal)."""
+    from ..posterior import crps_gaussian
+
+    mean, std, observed = (np.asarray(a, np.float64) for a in (mean, std, observed))
+    z = stats.norm.ppf(0.95)
+    inside = np.abs(observed - mean) <= z * std
+    return Predictive(mean, std, float(np.sum(stats.norm.logpdf(observed, mean, std))),
+                      float(np.sqrt(np.mean((observed - mean) ** 2))), float(inside.mean()),
+                      float(crps_gaussian(mean, std, observed).mean()))
+
+
+def leave_one_out(matrix, data, noise_std, prior: GaussianPrior) -> Predictive:
+    """The closed-form leave-one-out predictive of every datum under ``prior`` and the noise
+    ``noise_std`` (mGal) for the dense ``matrix`` (see the module notes)."""
+    matrix = jnp.asarray(matrix, jnp.float64)
+    data = jnp.asarray(data, jnp.float64)
+    mean, std = _loo(matrix, data, jnp.asarray(noise_std, jnp.float64), prior)
+    return score_predictive(np.asarray(mean), np.asarray(std), np.asarray(data))
+
+
+@jax.jit
+def _loo(matrix, data, noise_std, prior: GaussianPrior):
+    system = prior.covariance_apply(matrix) @ matrix.T + jnp.diag(noise_std**2)
+    factor = jnp.linalg.cholesky(system)
+    inverse_factor = jsl.solve_triangular(factor, jnp.eye(data.size), lower=True)
+    precision_diagonal = jnp.sum(inverse_factor**2, axis=0)
+    weights = jsl.cho_solve((factor, True), data)
+    return data - weights / precision_diagonal, 1.0 / jnp.sqrt(precision_diagonal)
+
+
+__all__ = ["EvidenceFit", "Hyperparameters", "Predictive", "StructureGram", "exponential_correlation",
+           "hyperparameter_uncertainty", "learn_hyperparameters", "leave_one_out", "relative_std", "score_predictive"]
