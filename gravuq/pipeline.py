@@ -26,7 +26,8 @@ import numpy as np
 from .config import Config
 from .errors import InputError
 from .forward import MemoryBudget, MemoryEstimate, dense_float64_bytes, make_operator
-from .inference import METHODS, Hooks, InverseProblem, MethodResult, PriorSettings, build_prior
+from .inference import METHODS, Hooks, InverseProblem, MethodResult, PriorSettings
+from .inference.prior_settings import ProbabilisticModel, build_model
 from .inference.deterministic import DeterministicSettings
 from .inference.ensemble import EnsembleSettings
 from .inference.gaussian import GaussianSettings
@@ -41,6 +42,9 @@ from .posterior import Summary, data_metrics, summarise_draws, summarise_gaussia
 from .survey import Survey
 
 Log = Callable[[str], None]
+
+#: The methods that sample a posterior: they share the learned prior and noise model.
+PROBABILISTIC = ("gaussian", "ensemble", "svgd", "last_layer")
 
 
 def quiet(message: str) -> None:
@@ -95,24 +99,31 @@ class Setup:
             self.cache["dense"] = np.asarray(self.operator.dense("float64"), np.float64)
         return self.cache["dense"]
 
-    def prior(self):
-        """``(GaussianPrior, description)`` of ``[inference]``, built or learned once per settings."""
+    def model(self) -> ProbabilisticModel:
+        """The prior and noise model of ``[inference]``, built or learned once per settings."""
         settings = prior_settings(self.config)
-        key = ("prior", settings)
+        key = ("model", settings)
         if key not in self.cache:
-            purpose = f"[inference] prior_scale = '{settings.scale}'"
-            if settings.scale != "fixed" and not self.dense_fits():
+            purpose = (f"[inference] prior_scale = '{settings.scale}'" if settings.scale != "fixed"
+                       else "[inference] noise = 'learned'")
+            if settings.learns and not self.dense_fits():
                 self.dense(purpose)  # raises with the sizes
-            if settings.scale != "fixed":
-                self.log(f"prior: learning it from the data ({purpose})")
-            self.cache[key] = build_prior(settings, self.mesh, self.survey.gz, self.survey.std,
-                                          lambda: self.dense(purpose))
+            self.cache[key] = build_model(settings, self.mesh, self.survey.gz, self.survey.std,
+                                          lambda: self.dense(purpose), self.log)
         return self.cache[key]
 
+    def prior(self):
+        """``(GaussianPrior, description for metrics.json)`` of ``[inference]``."""
+        model = self.model()
+        return model.prior, model.info
+
     def problem(self, method: str) -> InverseProblem:
-        """The :class:`InverseProblem` a method is given."""
+        """The :class:`InverseProblem` a method is given: the probabilistic methods fit the data
+        with the learned noise model (when ``[inference] noise = "learned"``), the others with
+        the stated std."""
+        std = self.model().noise_std if method in PROBABILISTIC else self.survey.std
         return InverseProblem(self.operator, self.mesh, self.coordinates, np.asarray(self.survey.gz),
-                              np.asarray(self.survey.std), lambda: self.dense(f"[inference] method = '{method}'"),
+                              np.asarray(std), lambda: self.dense(f"[inference] method = '{method}'"),
                               self.dense_fits, self.prior)
 
 
@@ -164,7 +175,8 @@ def prior_settings(config: Config) -> PriorSettings:
     inference = config.inference
     return PriorSettings(std=inference.prior_std, correlation_length=inference.prior_correlation_length,
                          depth_exponent=inference.depth_weighting, scale=inference.prior_scale,
-                         smoothing=inference.prior_scale_smoothing)
+                         smoothing=inference.prior_scale_smoothing, noise=inference.noise,
+                         vertical_correlation_length=inference.prior_vertical_correlation_length)
 
 
 def training_settings(config: Config) -> TrainingSettings:
@@ -234,9 +246,10 @@ def summarise(result: MethodResult, threshold: float) -> Summary:
     return summarise_draws(result.draws, threshold, result.prior_variance)
 
 
-def score(setup: Setup, method: str, result: MethodResult, runtime: float) -> Recovery:
+def score(setup: Setup, method: str, result: MethodResult, runtime: float, noise_std=None) -> Recovery:
     """The recovery's summaries and metrics: the data fit of the mean model and of each member
-    (against the stated std), and with ``[truth]`` the scores against it."""
+    (against the stated std; the mean's also against ``noise_std``, the noise model the method
+    fitted with, as ``chi2_per_datum_learned``), and with ``[truth]`` the scores against it."""
     survey, threshold = setup.survey, setup.config.output.threshold
     summary = summarise(result, threshold)
     draws = result.draws
@@ -244,6 +257,8 @@ def score(setup: Setup, method: str, result: MethodResult, runtime: float) -> Re
     mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(summary.mean, jnp.float64)), np.float64)
     metrics = {"method": method, **data_metrics(mean_prediction, survey.gz, survey.std), "runtime_s": float(runtime),
                "members": int(draws.shape[0]), **result.info}
+    if noise_std is not None and not np.array_equal(np.asarray(noise_std), survey.std):
+        metrics["chi2_per_datum_learned"] = float(np.mean(((mean_prediction - survey.gz) / noise_std) ** 2))
     if draws.shape[0] > 1:
         member_chi2 = np.mean(((predicted - survey.gz) / survey.std) ** 2, axis=1)
         metrics.update(members_chi2_min=float(member_chi2.min()), members_chi2_max=float(member_chi2.max()),
@@ -261,8 +276,9 @@ def recover(setup: Setup, method: str | None = None, progress=None, checkpoint=N
     settings = method_settings(setup.config, method)
     hooks = Hooks(progress=progress, checkpoint=checkpoint, log=log)
     key = jax.random.key(setup.config.inference.seed)
-    result, runtime = timed(METHODS[method].run, setup.problem(method), settings, key, hooks)
-    return score(setup, method, result, runtime)
+    problem = setup.problem(method)
+    result, runtime = timed(METHODS[method].run, problem, settings, key, hooks)
+    return score(setup, method, result, runtime, problem.std)
 
 
 __all__ = ["Log", "Recovery", "Setup", "method_settings", "prepare", "prior_settings", "quiet", "read_truth",

@@ -60,18 +60,27 @@ class InferenceConfig(_Section):
     patience: int | None = setting(None, integer(0),
                                    "steps without improvement (see tolerance) before a member stops; 0 = off "
                                    "(default 3 for levenberg_marquardt, 50 for adam)")
-    prior_std: float = setting(50.0, number(0, exclusive=True), "prior scale, kg/m^3")
+    prior_std: float = setting(50.0, number(0, exclusive=True),
+                               "prior scale, kg/m^3 (in the top layer): the value used with prior_scale = \"fixed\", "
+                               "the start of the learning otherwise")
     prior_correlation_length: float = setting(0.0, number(0),
-                                              "prior correlation length, m; 0 = independent cells")
+                                              "prior correlation length along x and y, m; 0 = independent cells "
+                                              "(fixed) or a start of two cells (learned)")
+    prior_vertical_correlation_length: float | None = setting(
+        None, number(0), "prior correlation length along z, m; default: the horizontal one")
     depth_weighting: float = setting(0.0, number(0),
                                      "prior: Li-Oldenburg depth-weighting exponent beta (prior std grows "
-                                     "with depth); 0 = off")
-    prior_scale: str = setting("fixed", choice("fixed", "hierarchical"),
-                               "fixed: prior_std everywhere | hierarchical: per-cell prior scales learned "
-                               "from the data by evidence maximisation (for compact bodies; needs the "
-                               "dense float64 sensitivity in memory)")
+                                     "with depth); 0 = off (fixed) or a start of 1 (learned)")
+    prior_scale: str = setting("learned", choice("learned", "hierarchical", "fixed"),
+                               "learned: prior std, depth weighting and correlation lengths by evidence "
+                               "maximisation, plus per-cell scales when leave-one-out prefers them | "
+                               "hierarchical: always add the per-cell scales | fixed: the values given "
+                               "(learning needs the dense float64 sensitivity in memory)")
+    noise: str = setting("learned", choice("learned", "stated"),
+                         "learned: a factor on the stated std and an additive floor (mGal), by evidence "
+                         "maximisation with the prior | stated: the std of [data] as it is")
     prior_scale_smoothing: float = setting(1.0, number(0, exclusive=True),
-                                           "hierarchical prior: smoothing of the variance field, in cells")
+                                           "per-cell prior scales: smoothing of the variance field, in cells")
     tikhonov_depth_weighting: float = setting(1.0, number(0),
                                               "tikhonov: Li-Oldenburg depth-weighting exponent; 0 = off")
     tikhonov_smallness: float = setting(10.0, number(0, exclusive=True),

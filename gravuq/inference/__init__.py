@@ -16,7 +16,7 @@ The prior they share is built in ``prior_settings`` (``prior``: the Gaussian pri
 from . import deterministic, ensemble, gaussian, last_layer, svgd, tikhonov
 from .linear_gaussian import GaussianPosterior, gaussian_moments, gaussian_posterior, rml_solutions
 from .prior import GaussianPrior, depth_weighting
-from .prior_settings import PriorSettings, build_prior
+from .prior_settings import PriorSettings, ProbabilisticModel, build_model
 from .problem import Hooks, InverseProblem, MethodResult, TrainingRecord
 
 #: Method name -> its module (each has ``run`` and a settings class).
@@ -25,6 +25,6 @@ METHODS = {"deterministic": deterministic, "tikhonov": tikhonov, "gaussian": gau
 
 __all__ = [
     "METHODS", "GaussianPosterior", "GaussianPrior", "Hooks", "InverseProblem", "MethodResult", "PriorSettings",
-    "TrainingRecord", "build_prior", "depth_weighting", "deterministic", "ensemble", "gaussian", "gaussian_moments",
+    "TrainingRecord", "build_model", "depth_weighting", "deterministic", "ensemble", "gaussian", "gaussian_moments",
     "gaussian_posterior", "last_layer", "rml_solutions", "svgd", "tikhonov",
 ]

@@ -45,7 +45,8 @@ from .prior import GaussianPrior
 @dataclass(frozen=True)
 class HierarchicalReport:
     """How the prior was chosen: the start scale (kg/m^3), EM steps kept, the log evidence of the
-    chosen prior and of the constant-scale prior at ``prior_std``, and the std range (kg/m^3)."""
+    chosen prior and of the constant-scale start, the std range (kg/m^3) and the fraction of
+    cells whose std was held at its upper bound."""
 
     start_std: float
     steps: int
@@ -53,11 +54,12 @@ class HierarchicalReport:
     log_evidence_constant: float
     std_min: float
     std_max: float
+    at_bound: float = 0.0
 
     def as_dict(self) -> dict:
         return {"prior_scale": "hierarchical", "start_std": self.start_std, "em_steps": self.steps,
                 "log_evidence": self.log_evidence, "log_evidence_constant_prior": self.log_evidence_constant,
-                "prior_std_min": self.std_min, "prior_std_max": self.std_max}
+                "prior_std_min": self.std_min, "prior_std_max": self.std_max, "fraction_at_upper_bound": self.at_bound}
 
 
 def _with_std(prior: GaussianPrior, std: np.ndarray) -> GaussianPrior:
@@ -65,9 +67,37 @@ def _with_std(prior: GaussianPrior, std: np.ndarray) -> GaussianPrior:
                          prior.inverse_root_z, prior.inverse_root_y, prior.inverse_root_x)
 
 
-def hierarchical_prior(matrix, data, std, mesh: TensorMesh, prior_std: float, correlation_length: float = 0.0,
-                       depth_exponent: float = 0.0, smoothing: float = 1.0, scales: int = 4,
-                       max_steps: int = 30, patience: int = 3) -> tuple[GaussianPrior, HierarchicalReport]:
+def _em(matrix, data, std, mesh: TensorMesh, start: GaussianPrior, smoothing: float, bound: float, shape: float,
+        max_steps: int, patience: int):
+    """The smoothed EM from ``start`` with the variance field held in ``[v0 / bound^2, v0 bound^2]``
+    (``v0`` the start's variance per cell) and pulled towards ``v0`` by an inverse-gamma
+    hyperprior of shape ``shape`` and mode ``v0``: ``v <- (E[m^2] + 2 (shape + 1) v0) / (2 shape + 3)``.
+    Returns ``(evidence, prior, steps, fraction of cells at the upper bound, evidence of the start)``."""
+    start_variance = np.asarray(start.std).reshape(mesh.shape) ** 2
+    low, high = start_variance / bound**2, start_variance * bound**2
+    mean, variance, evidence = gaussian_moments(matrix, data, std, start)
+    start_evidence = float(evidence)
+    kept = (start_evidence, start, 0, 0.0)
+    for step in range(1, max_steps + 1):
+        second_moment = (np.asarray(mean) ** 2 + np.asarray(variance)).reshape(mesh.shape)
+        smoothed = ndimage.gaussian_filter(second_moment, smoothing, mode="nearest")
+        updated = (smoothed + 2.0 * (shape + 1.0) * start_variance) / (2.0 * shape + 3.0) if shape > 0 else smoothed
+        field = np.clip(updated, low, high)
+        candidate = _with_std(start, np.sqrt(field))
+        mean, variance, evidence = gaussian_moments(matrix, data, std, candidate)
+        if not np.isfinite(float(evidence)):
+            break
+        if float(evidence) > kept[0]:
+            kept = (float(evidence), candidate, step, float(np.mean(field >= high * (1 - 1e-9))))
+        elif step - kept[2] >= patience:
+            break
+    return (*kept, start_evidence)
+
+
+def hierarchical_prior(matrix, data, std, mesh: TensorMesh, prior_std: float | None = None,
+                       correlation_length: float = 0.0, depth_exponent: float = 0.0, smoothing: float = 1.0,
+                       scales: int = 4, max_steps: int = 30, patience: int = 3, base: GaussianPrior | None = None,
+                       bound: float = 30.0, shape: float = 0.0) -> tuple[GaussianPrior, HierarchicalReport]:
     """The evidence-maximising scale-mixture prior (see the module Notes).
 
     Parameters
@@ -75,50 +105,45 @@ def hierarchical_prior(matrix, data, std, mesh: TensorMesh, prior_std: float, co
     matrix
         Dense sensitivity, ``(stations, cells)``, mGal per kg/m^3.
     data, std
-        Observed gz and its standard deviation, mGal.
-    prior_std
-        The largest start scale, kg/m^3 (the constant prior's scale).
-    correlation_length, depth_exponent
-        As for :meth:`GaussianPrior.build`; they shape the start and the correlation ``R``.
+        Observed gz and its standard deviation (the noise model), mGal.
+    prior_std, correlation_length, depth_exponent
+        Without ``base``: the largest start scale (kg/m^3) and the structure of the start and of
+        the correlation ``R`` (as for :meth:`GaussianPrior.build`); ``scales`` starts, each a
+        quarter of the last, and the one of highest evidence wins.
+    base
+        A (learned) Gaussian prior to start from instead: its per-cell scales, correlation and
+        depth structure; one start.
     smoothing
         Standard deviation of the Gaussian filter on the variance field, in cells (> 0).
-    scales
-        How many start scales, each a quarter of the last, from ``prior_std``.
     max_steps, patience
         At most ``max_steps`` EM steps from each start, stopping once ``patience`` steps have
         not raised the evidence; the step with the highest evidence is kept.
+    bound, shape
+        Safety: each cell's std stays within ``bound`` times the start's either way, and an
+        inverse-gamma hyperprior of ``shape`` (0: none) pulls the variances towards the start's.
+        The report gives the fraction of cells held at the upper bound.
     """
     if smoothing <= 0:
         raise ValueError("smoothing must be positive (in cells)")
     matrix = jnp.asarray(matrix, jnp.float64)
     data = jnp.asarray(data, jnp.float64)
     std = jnp.asarray(std, jnp.float64)
-    base = GaussianPrior.build(mesh, prior_std, correlation_length, depth_exponent)
-    floor = 1e-3 * prior_std
-    constant_evidence = None
-    best = None
-    for k in range(scales):
-        prior = _with_std(base, np.asarray(base.std) * 4.0**-k)
-        mean, variance, evidence = gaussian_moments(matrix, data, std, prior)
-        if k == 0:
-            constant_evidence = float(evidence)
-        kept = (float(evidence), prior, 0)
-        for step in range(1, max_steps + 1):
-            second_moment = (np.asarray(mean) ** 2 + np.asarray(variance)).reshape(mesh.shape)
-            field = np.sqrt(np.maximum(ndimage.gaussian_filter(second_moment, smoothing, mode="nearest"), floor**2))
-            candidate = _with_std(base, field)
-            mean, variance, evidence = gaussian_moments(matrix, data, std, candidate)
-            if not np.isfinite(float(evidence)):
-                break
-            if float(evidence) > kept[0]:
-                kept = (float(evidence), candidate, step)
-            elif step - kept[2] >= patience:
-                break
-        if best is None or kept[0] > best[0]:
-            best = (*kept, float(prior_std * 4.0**-k))
-    evidence, prior, steps, start = best
+    if base is None:
+        base = GaussianPrior.build(mesh, prior_std, correlation_length, depth_exponent)
+        starts = [(_with_std(base, np.asarray(base.std) * 4.0**-k), float(prior_std * 4.0**-k)) for k in range(scales)]
+    else:
+        starts = [(base, float(np.sqrt(np.mean(np.asarray(base.std) ** 2))))]
+    best, constant_evidence = None, None
+    for start, scale in starts:
+        evidence, prior, steps, at_bound, start_evidence = _em(matrix, data, std, mesh, start, smoothing, bound,
+                                                               shape, max_steps, patience)
+        constant_evidence = start_evidence if constant_evidence is None else constant_evidence
+        if best is None or evidence > best[0]:
+            best = (evidence, prior, steps, scale, at_bound)
+    evidence, prior, steps, start, at_bound = best
     field = np.asarray(prior.std)
-    report = HierarchicalReport(start, steps, evidence, constant_evidence, float(field.min()), float(field.max()))
+    report = HierarchicalReport(start, steps, evidence, constant_evidence, float(field.min()), float(field.max()),
+                                at_bound)
     return prior, report
 
 

@@ -50,7 +50,14 @@ from .prior import GaussianPrior
 #: the depth exponent, and the noise scale factor.
 LENGTH_CELLS = (0.05, 4.0)
 DEPTH_EXPONENT = (0.0, 4.0)
-NOISE_SCALE = (0.05, 1e3)
+NOISE_SCALE = (0.5, 1e3)
+
+#: A weak hyperprior on the prior's structure where it is learned (the evidence alone trades a
+#: shallow compact source for a deep smooth one: gravity cannot tell them apart): the vertical
+#: correlation length within about a factor e of the horizontal one, ``log(L_v / L_h) ~ N(0, 1)``,
+#: and the depth-weighting exponent ``beta ~ N(1, 0.5^2)`` (Li & Oldenburg's 2 compensates
+#: gravity's depth decay fully; half of that is the middle ground).
+HYPERPRIOR = {"log_anisotropy_sd": 1.0, "depth_exponent": 1.0, "depth_exponent_sd": 0.5}
 
 
 @dataclass(frozen=True)
@@ -159,8 +166,8 @@ def _length_bounds(mesh: TensorMesh, axis: str) -> tuple[float, float]:
 
 
 def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyperparameters | None = None, *,
-                          learn_prior: bool = True, learn_noise: bool = True, max_outer: int = 15,
-                          log=None) -> EvidenceFit:
+                          structure: tuple[str, ...] = ("horizontal",), learn_scale: bool = True,
+                          learn_noise: bool = True, max_outer: int = 15, log=None) -> EvidenceFit:
     """Maximise the evidence (see the module notes) over the hyperparameters.
 
     Parameters
@@ -170,11 +177,19 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
     data, stated_std
         ``(stations,)`` gz (regional removed) and its stated std, mGal.
     start
-        Where to start (and the values of what is not learned); by default a prior std that
-        makes the prior predictive spread match the data's, lengths of two cells, ``beta = 1``,
-        the stated noise.
-    learn_prior
-        Learn ``beta``, ``L_h`` and ``L_v`` (else only ``sigma`` with the start's structure).
+        Where to start, and the values of what is not learned. By default: a prior std that
+        makes the prior predictive spread match the data's, isotropic correlation lengths of
+        two horizontal cells, no depth weighting, the stated noise.
+    structure
+        Which of the prior's structure is learned: ``"horizontal"`` (the correlation length along
+        x and y; the vertical one follows it in the start's ratio, isotropic by default, unless
+        ``"vertical"`` is learned too) and ``"depth"`` (the depth-weighting exponent). Surface
+        gravity cannot tell a deep smooth source from a shallow compact one, so the evidence
+        drives the vertical length and the depth exponent to their bounds where they are free;
+        a weak hyperprior (:data:`HYPERPRIOR`) restrains them, and by default they are not
+        learned. ``()`` learns none (an independent prior where the start has no lengths).
+    learn_scale
+        Learn ``sigma`` (else the start's).
     learn_noise
         Learn the noise model; the floor only where the stated stds differ between stations
         (a single stated std and a floor cannot be told apart).
@@ -185,21 +200,40 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
     builder = StructureGram(matrix, mesh)
     low_h, high_h = _length_bounds(mesh, "h")
     low_v, high_v = _length_bounds(mesh, "v")
+    cell_h = float(np.mean(np.concatenate([mesh.widths_x, mesh.widths_y])))
     if start is None:
-        cell_h = float(np.mean(np.concatenate([mesh.widths_x, mesh.widths_y])))
-        start = Hyperparameters(prior_std=1.0, depth_exponent=1.0, horizontal_length=2 * cell_h,
-                                vertical_length=2 * float(np.mean(mesh.widths_z)))
-        gram = builder(_outer_of(start))
+        start = Hyperparameters(prior_std=1.0, horizontal_length=2 * cell_h, vertical_length=2 * cell_h)
+        gram = builder(_outer_of(replace(start, horizontal_length=2 * cell_h)))
         spread = float(np.sqrt(max(np.var(np.asarray(data)) - np.mean(np.asarray(stated) ** 2), 1e-30)
                                / np.mean(np.diag(np.asarray(gram)))))
         start = replace(start, prior_std=spread)
-    start = replace(start, horizontal_length=float(np.clip(start.horizontal_length or low_h, low_h, high_h)),
-                    vertical_length=float(np.clip(start.vertical_length or low_v, low_v, high_v)))
+    correlated = start.horizontal_length > 0 or "horizontal" in structure
+    if correlated and start.horizontal_length <= 0:
+        start = replace(start, horizontal_length=2 * cell_h, vertical_length=start.vertical_length or 2 * cell_h)
+    if not correlated:
+        start = replace(start, horizontal_length=low_h, vertical_length=low_v)
+    start = replace(start, horizontal_length=float(np.clip(start.horizontal_length, low_h, high_h)),
+                    vertical_length=float(np.clip(start.vertical_length or start.horizontal_length, low_v, high_v)))
+    ratio = np.log(start.vertical_length / start.horizontal_length)
+    free = [name for name in ("horizontal", "vertical", "depth") if name in structure]
+
+    def outer_of(values):  # free values -> (log L_h, log L_v, beta), and its Jacobian
+        named = dict(zip(free, values))
+        log_h = named.get("horizontal", np.log(start.horizontal_length))
+        log_v = named.get("vertical", log_h + ratio if "horizontal" in named else np.log(start.vertical_length))
+        jacobian = np.zeros((3, len(free)))
+        for column, name in enumerate(free):
+            jacobian[{"horizontal": 0, "vertical": 1, "depth": 2}[name], column] = 1.0
+            if name == "horizontal" and "vertical" not in named:
+                jacobian[1, column] = 1.0
+        return np.array([log_h, log_v, named.get("depth", start.depth_exponent)]), jacobian
+
     varied = float(np.ptp(np.asarray(stated))) > 1e-6 * float(np.mean(np.asarray(stated)))
     floor_start = start.noise_floor if start.noise_floor > 0 else 1e-3 * float(np.median(np.asarray(stated)))
     learn_floor = learn_noise and varied
     scale_data = float(np.std(np.asarray(data))) or 1.0
-    inner_bounds = [(np.log(start.prior_std) - 12.0, np.log(start.prior_std) + 12.0),
+    inner_bounds = [(np.log(start.prior_std) - 12.0, np.log(start.prior_std) + 12.0) if learn_scale
+                    else (np.log(start.prior_std),) * 2,
                     tuple(np.log(NOISE_SCALE)) if learn_noise else (np.log(start.noise_scale),) * 2,
                     (np.log(1e-6 * scale_data), np.log(10.0 * scale_data)) if learn_floor else (np.log(floor_start),) * 2]
     if not learn_floor and start.noise_floor == 0:
@@ -217,30 +251,36 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
         return result.x, -float(result.fun)
 
     inner_now = np.array([np.log(start.prior_std), np.log(start.noise_scale), np.log(floor_start)])
-    first = _outer_of(start)
 
-    def profile(outer):
+    def profile(values):
         nonlocal inner_now
+        outer, jacobian = outer_of(values)
         gram, pullback = builder.with_vjp(outer)
         counts["grams"] += 1
         inner_now, value = inner_fit(gram, inner_now)
         _, (gradient_gram, _) = _value_and_grad(gram, data, stated, jnp.asarray(inner_now))
         gradient = np.asarray(pullback(gradient_gram))
+        penalty, penalty_gradient = _log_hyperprior(outer, free)
+        value, gradient = value + penalty, (gradient + penalty_gradient) @ jacobian
         if value > best["value"]:
-            best.update(value=value, outer=np.array(outer), inner=inner_now.copy())
+            best.update(value=value, outer=outer, inner=inner_now.copy())
         if log is not None:
             log(f"  evidence {value:.6g} at L_h {np.exp(outer[0]):.4g} m, L_v {np.exp(outer[1]):.4g} m, "
                 f"beta {outer[2]:.3g}, sigma {np.exp(inner_now[0]):.4g} kg/m^3")
         return -value, -gradient
 
+    first = np.array([{"horizontal": np.log(start.horizontal_length), "vertical": np.log(start.vertical_length),
+                       "depth": start.depth_exponent}[name] for name in free])
     start_value = -profile(first)[0]
-    if learn_prior:
-        bounds = [(np.log(low_h), np.log(high_h)), (np.log(low_v), np.log(high_v)), DEPTH_EXPONENT]
-        optimize.minimize(profile, first, jac=True, method="L-BFGS-B", bounds=bounds,
+    if free:
+        limits = {"horizontal": (np.log(low_h), np.log(high_h)), "vertical": (np.log(low_v), np.log(high_v)),
+                  "depth": DEPTH_EXPONENT}
+        optimize.minimize(profile, first, jac=True, method="L-BFGS-B", bounds=[limits[name] for name in free],
                           options={"maxfun": max_outer, "maxiter": max_outer})
     outer, inner = best["outer"], best["inner"]
     learned = Hyperparameters(prior_std=float(np.exp(inner[0])), depth_exponent=float(outer[2]),
-                              horizontal_length=float(np.exp(outer[0])), vertical_length=float(np.exp(outer[1])),
+                              horizontal_length=float(np.exp(outer[0])) if correlated else 0.0,
+                              vertical_length=float(np.exp(outer[1])) if correlated else 0.0,
                               noise_scale=float(np.exp(inner[1])),
                               noise_floor=float(np.exp(inner[2])) if (learn_floor or start.noise_floor > 0) else 0.0)
     return EvidenceFit(learned, float(best["value"]), float(start_value), counts["grams"],
@@ -267,6 +307,22 @@ def hyperparameter_uncertainty(matrix, data, stated_std, mesh: TensorMesh, value
     errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
     names = ("log_prior_std", "log_noise_scale", "log_horizontal_length", "log_vertical_length", "depth_exponent")
     return dict(zip(names, errors.tolist()))
+
+
+def _log_hyperprior(outer, free) -> tuple[float, np.ndarray]:
+    """The weak hyperprior on the free structure (see :data:`HYPERPRIOR`): its log density and
+    gradient over ``(log L_h, log L_v, beta)``."""
+    log_h, log_v, beta = (float(value) for value in outer)
+    value, gradient = 0.0, np.zeros(3)
+    if "vertical" in free:
+        anisotropy = (log_v - log_h) / HYPERPRIOR["log_anisotropy_sd"]
+        value -= 0.5 * anisotropy**2
+        gradient += np.array([1.0, -1.0, 0.0]) * anisotropy / HYPERPRIOR["log_anisotropy_sd"]
+    if "depth" in free:
+        depth = (beta - HYPERPRIOR["depth_exponent"]) / HYPERPRIOR["depth_exponent_sd"]
+        value -= 0.5 * depth**2
+        gradient[2] -= depth / HYPERPRIOR["depth_exponent_sd"]
+    return value, gradient
 
 
 def _outer_of(values: Hyperparameters) -> np.ndarray:
