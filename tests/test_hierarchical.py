@@ -173,17 +173,17 @@ def test_a_hierarchical_prior_that_does_not_fit_in_memory_is_an_input_error(smal
 
 def test_the_learned_prior_is_learned_once_per_prepared_setup(small, tmp_path, monkeypatch):
     """``gravuq compare`` runs several methods on one setup: the prior is learned for the first."""
-    import gravuq.inference.prior_settings as hierarchical_module
+    import gravuq.pipeline as hierarchical_module
 
     setup = _setup(small, tmp_path)
     calls = []
-    learn = hierarchical_module.hierarchical_prior
+    learn = hierarchical_module.build_model
 
     def counting(*args, **kwargs):
         calls.append(1)
         return learn(*args, **kwargs)
 
-    monkeypatch.setattr(hierarchical_module, "hierarchical_prior", counting)
+    monkeypatch.setattr(hierarchical_module, "build_model", counting)
     first, _ = setup.prior()
     second, _ = setup.prior()
     assert len(calls) == 1 and second is first

@@ -98,7 +98,7 @@ def test_results_of_another_config_are_not_overwritten_without_force(case):
     before = (case.results("guarded") / "summary.nc").read_bytes()
     # The same config may rerun into its own folder.
     assert invoke("ensemble", config, "-q").exit_code == 0
-    other = case.config("guarded", method="gaussian", inference="prior_std = 80.0\n")
+    other = case.config("guarded", method="gaussian", inference='prior_scale = "fixed"\nprior_std = 80.0\n')
     result = invoke("ensemble", other, "-q")
     assert result.exit_code == 2 and "--force" in result.output
     assert (case.results("guarded") / "summary.nc").read_bytes() == before

@@ -25,7 +25,7 @@ PROBES = 4
 
 @pytest.fixture(scope="module")
 def setup(case):
-    inference = (f'ensemble_mode = "rml"\nprior_std = 100.0\nmembers = {MEMBERS}\ntrainer = "levenberg_marquardt"\n'
+    inference = (f'ensemble_mode = "rml"\nprior_scale = "fixed"\nnoise = "stated"\nprior_std = 100.0\nmembers = {MEMBERS}\ntrainer = "levenberg_marquardt"\n'
                  f"epochs = 60\ntolerance = 0.0\npatience = 0\ncg_steps = {CG_STEPS}\n")
     # The default network (a hash encoding): the tiny one of the plumbing tests cannot represent
     # every departure the data allow, so it could not reach the exact solutions.
