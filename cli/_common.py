@@ -56,10 +56,55 @@ def guarded(action):
         raise typer.Exit(130) from None
     except typer.Exit:
         raise
+    except OSError as error:  # a folder or disk that cannot take the output: the user's to fix
+        where = f"{error.filename}: " if error.filename else ""
+        typer.echo(f"gravuq: error: {where}cannot write or read: {error.strerror or error}", err=True)
+        raise typer.Exit(2) from None
     except Exception:  # an internal error: say so, with the traceback for a bug report
         typer.echo("gravuq: internal error (please report it with the traceback below)", err=True)
         traceback.print_exc()
         raise typer.Exit(1) from None
+
+
+def check_output_file(path: Path, option: str, overwrite: bool = True, suffix: str | None = None) -> Path:
+    """Refuse an output file path that cannot be one: an existing folder, a path under a
+    regular file, an unwritable folder, or (without ``overwrite``) an existing file."""
+    import os
+
+    from gravuq.errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a folder; expected the path of a file to write"
+                         + (f" (e.g. {path / ('out' + suffix)})" if suffix else ""))
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{option} {path}: {parent} is a regular file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"{option} {path}: the folder {parent} is not writable")
+            break
+    if path.exists() and not overwrite:
+        raise InputError(f"{option} {path}: the file exists (it may be observed data); choose another name, "
+                         "or add --force to overwrite it")
+    return path
+
+
+def check_output_folder(path: Path, option: str) -> Path:
+    """Refuse an output folder path that is a regular file or lies under one, or is unwritable."""
+    import os
+
+    from gravuq.errors import InputError
+
+    path = Path(path)
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{option} {path}: {parent} is a regular file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"{option} {path}: the folder {parent} is not writable")
+            break
+    return path
 
 
 def load(config_path: Path):

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import ConfigArgument, QuietOption, Reporter, guarded, load
+from ._common import ConfigArgument, QuietOption, Reporter, check_output_file, guarded, load
 from .products import register as _register_products
 
 app = typer.Typer(
@@ -42,8 +42,9 @@ def _main(
 @app.command()
 def forward(
     config: ConfigArgument,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="CSV to write (columns x, y, z in m; gz, std in [data] units). Default: <output directory>/forward.csv.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="CSV to write (columns x, y, z in m; gz, std in [data] units). Default: <output directory>/forward.csv. An existing file is kept unless --force.")] = None,
     noise: Annotated[bool, typer.Option("--noise", help="Add iid Gaussian noise with the [data] std settings, seeded by [inference] seed.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output CSV if it exists (it may be a survey's observed data).")] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Compute gz (mGal, positive down) of the [truth] model at the stations of [data] path."""
@@ -52,13 +53,16 @@ def forward(
     def action():
         from gravuq.runs import forward_stations
 
-        forward_stations(load(config), output, noise, reporter.log)
+        settings = load(config)
+        target = output if output is not None else Path(settings.output.directory) / "forward.csv"
+        check_output_file(target, "--output", overwrite=force)
+        forward_stations(settings, target, noise, reporter.log)
 
     guarded(action)
 
 
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in <output directory>/checkpoint (same config required).")]
-ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an output directory that holds the results of a different config.")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an output directory that holds the results of a different config, or rerun a config whose complete results are already there (without it such a rerun does nothing).")]
 
 
 def summary_line(metrics: dict) -> str:
@@ -79,7 +83,7 @@ def summary_line(metrics: dict) -> str:
 
 
 def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...], command: str,
-                       resume: bool = False, force: bool = False) -> None:
+                       resume: bool = False, force: bool = False, replace_other: bool = False) -> None:
     reporter = Reporter(quiet)
 
     def action():
@@ -87,7 +91,9 @@ def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...],
 
         settings = load(config_path)
         recovery = run_command(settings, command, methods, None if quiet else reporter.progress, reporter.log,
-                               resume=resume, force=force)
+                               resume=resume, force=force, replace_other=replace_other)
+        if recovery is None:  # the folder already holds these results (run_command said so)
+            return
         metrics = recovery.metrics
         reporter.log(f"{recovery.method}: {summary_line(metrics)}")
         for record in metrics.get("diverged_members", []):
@@ -118,23 +124,52 @@ def ensemble(config: ConfigArgument, resume: ResumeOption = False, force: ForceO
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Argument(help="Folder to write the example into (created).")] = Path("gravuq-demo"),
-    members: Annotated[int, typer.Option(min=2, help="Ensemble members ([inference] members); 10 keeps the demo near a minute on 2 cores, B1 benchmarks use 20.")] = 10,
+    directory: Annotated[Path, typer.Argument(help="Folder to write the example into (created). Files of an earlier demo there (config.toml, stations.csv, truth.nc), edited or not, are kept; delete them for a fresh example.")] = Path("gravuq-demo"),
+    members: Annotated[int, typer.Option(min=2, help="Ensemble members ([inference] members) of a new example's config.toml; 10 keeps the demo near a minute on 2 cores, B1 benchmarks use 20.")] = 10,
+    force: Annotated[bool, typer.Option("--force", help="Run the example again even if DIRECTORY/results already holds its complete results.")] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Write the built-in B1 dipping-block example (stations.csv with gz in mGal, truth.nc in
     kg/m^3, config.toml) into DIRECTORY and run `gravuq ensemble` on it; results go to
-    DIRECTORY/results."""
+    DIRECTORY/results. A second demo into the same folder keeps the files there and reruns only
+    if they (or the results) changed."""
     reporter = Reporter(quiet)
 
     def action():
-        from gravuq.examples import write_dipping_block
-
-        config_path = write_dipping_block(directory, members=members)
-        reporter.log(f"wrote the B1 example to {directory}")
-        _recover_and_write(config_path, quiet, ("ensemble",), "demo", force=True)
+        config_path, kept = write_demo(directory, members)
+        if kept:
+            reporter.log(f"kept your {', '.join(kept)} in {directory} (delete them for a fresh example)")
+        else:
+            reporter.log(f"wrote the B1 example to {directory}")
+        _recover_and_write(config_path, quiet, ("ensemble",), "demo", force=force, replace_other=True)
 
     guarded(action)
+
+
+def write_demo(directory: Path, members: int) -> tuple[Path, list[str]]:
+    """Write the example's files into ``directory``, keeping those already there; returns the
+    config path and the names kept."""
+    import shutil
+    import tempfile
+
+    from gravuq.errors import InputError
+    from gravuq.examples import write_dipping_block
+
+    for path in (directory, *directory.parents):
+        if path.exists() and not path.is_dir():
+            raise InputError(f"demo: {directory}: {path} is a regular file, not a folder; choose another DIRECTORY")
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".gravuq-example-", dir=directory) as fresh:
+        config_path = write_dipping_block(Path(fresh), members=members)
+        kept = []
+        for made in sorted(Path(fresh).iterdir()):
+            if not made.is_file():
+                continue
+            if (directory / made.name).exists():
+                kept.append(made.name)
+            else:
+                shutil.move(made, directory / made.name)
+    return directory / config_path.name, kept
 
 
 @app.command()

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import QuietOption, ResultsArgument, guarded
+from ._common import QuietOption, ResultsArgument, check_output_file, check_output_folder, guarded
 
 
 
@@ -54,12 +54,15 @@ def register(app: typer.Typer) -> None:
     def predict(
         results_dir: ResultsArgument,
         stations: Annotated[Path, typer.Argument(metavar="STATIONS.csv",
-            help="CSV of new stations with a header and columns x, y, z (m, z elevation positive up); other "
-                 "columns are ignored.", show_default=False)],
+            help="CSV of new stations with a header and columns x, y, z (m, z elevation positive up), "
+                 "optionally std (mGal, the accuracy new observations would have); other columns are copied "
+                 "to the output.", show_default=False)],
         output: Annotated[Optional[Path], typer.Option(
             "--output", "-o",
-            help="CSV to write: x, y, z (m), gz_mean, gz_std, gz_q05, gz_q95 (mGal, positive downward, regional "
-                 "trend added back). Default: RESULTS_DIR/predict.csv.")] = None,
+            help="CSV to write: the input's other columns, x, y, z (m), gz_mean, gz_std, gz_q05, gz_q95 (the "
+                 "noise-free field) and gz_obs_std (a new observation: the field's spread plus the run's noise "
+                 "model at the file's std column, or its learned floor without one), mGal positive downward, "
+                 "regional trend added back. Default: RESULTS_DIR/predict.csv.")] = None,
         quiet: QuietOption = False,
     ) -> None:
         """Posterior-predictive gz (mGal, positive down) of the noise-free field at new stations: mean,
@@ -70,13 +73,18 @@ def register(app: typer.Typer) -> None:
         def action():
             import numpy as np
 
-            from gravuq.products import load_results, predict as predict_gz, write_predictions
             from gravuq.io import read_stations_csv
+            from gravuq.products import load_results, predict as predict_gz, with_columns, write_predictions
+            from gravuq.forward import check_station_distance
 
+            target = check_output_file(output if output is not None else results_dir / "predict.csv", "--output",
+                                       suffix=".csv")
             results = load_results(results_dir)
             table = read_stations_csv(stations, need_gz=False)
-            prediction = predict_gz(results, np.stack([table.x, table.y, table.z], axis=1))
-            path = write_predictions(output if output is not None else results_dir / "predict.csv", prediction)
+            coordinates = np.stack([table.x, table.y, table.z], axis=1)
+            check_station_distance(results.mesh, coordinates, str(stations))
+            prediction = with_columns(predict_gz(results, coordinates, table.std), table.extra)
+            path = write_predictions(target, prediction)
             log(f"wrote {path} ({prediction.x.size} stations, {results.n_draws} draws)")
 
         guarded(action)
@@ -132,10 +140,12 @@ def register(app: typer.Typer) -> None:
                 if given:
                     raise InputError(f"drill: --collars ranks the holes of a file; drop {', '.join(given)} "
                                      "(or drop --collars to log one hole)")
+                target = check_output_file(output if output is not None else results_dir / "drill_ranking.csv",
+                                           "--output", suffix=".csv")
                 holes = read_collars_csv(collars)
                 results = load_results(results_dir)
                 ranking = rank_collars(results, holes, step, threshold)
-                path = write_ranking(output if output is not None else results_dir / "drill_ranking.csv", ranking)
+                path = write_ranking(target, ranking)
                 best = ranking[0]
                 log(f"wrote {path}: best hole '{best.hole.name}', expected {best.expected_length:.4g} m above "
                     f"the threshold (P(any) {best.probability_hit:.2f})")
@@ -145,9 +155,10 @@ def register(app: typer.Typer) -> None:
                 raise InputError(f"drill: missing {', '.join(missing)}; a hole needs --collar X,Y,Z (m), --azimuth "
                                  "and --dip (degrees) and --length (m), or use --collars FILE.csv")
             position = parse_collar(collar)
+            csv_path = check_output_file(Path(output) if output is not None else results_dir / "drill.csv",
+                                         "--output", suffix=".csv")
             results = load_results(results_dir)
             hole_log = drill_log(results, position, azimuth, dip, length, step, threshold)
-            csv_path = Path(output) if output is not None else results_dir / "drill.csv"
             png_path = csv_path.with_suffix(".png")
             write_drill_log(csv_path, png_path, hole_log)
             inside = int(np.isfinite(hole_log.mean).sum())
@@ -181,12 +192,17 @@ def register(app: typer.Typer) -> None:
             from gravuq.io import export_ubc, export_vtk
             from gravuq.products import load_results
 
+            if format_ == ExportFormat.ubc:
+                target = check_output_folder(output if output is not None else results_dir / "export_ubc", "--output")
+            else:
+                target = check_output_file(output if output is not None else results_dir / "summary.vtr", "--output",
+                                           suffix=".vtr")
             results = load_results(results_dir)
             if format_ == ExportFormat.ubc:
-                written = export_ubc(results, output if output is not None else results_dir / "export_ubc")
+                written = export_ubc(results, target)
                 log(f"wrote {written['mesh'].parent}: {', '.join(path.name for path in written.values())}")
             else:
-                path = export_vtk(results, output if output is not None else results_dir / "summary.vtr")
+                path = export_vtk(results, target)
                 log(f"wrote {path}")
 
         guarded(action)

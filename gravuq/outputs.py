@@ -8,7 +8,6 @@ down, probabilities in [0, 1]. Nothing here looks at which method ran: it writes
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -16,6 +15,7 @@ import numpy as np
 
 from . import __version__
 from .io import atomic_path, model_dataset, write_netcdf, write_text_atomic
+from .io._json import metrics_json
 from .pipeline import Log, Recovery, Setup, quiet
 from .posterior import inference_data
 
@@ -75,7 +75,7 @@ def write_outputs(setup: Setup, recovery: Recovery, directory: Path | None = Non
                 idata.to_netcdf(str(tmp), engine="h5netcdf")
     if "png" in formats:
         write_figures(setup, recovery, directory)
-    write_text_atomic(directory / "metrics.json", json.dumps(recovery.metrics, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(directory / "metrics.json", metrics_json(recovery.metrics))
     log(f"wrote {directory}")
     return directory
 

@@ -2,14 +2,24 @@
 folder, prepare, recover with checkpoints, write, record) and ``gravuq forward``.
 
 ``run.json`` in an output folder records the status (running, interrupted, complete), versions,
-the config hash and path, the seed and timings: what is needed to reproduce the run. Conventions
-(SPEC section 1): metres with z up; density contrast kg/m^3; gz mGal positive down.
+the config hash and path, the digests of the input files, the seed and timings: what is needed
+to reproduce the run; for complete results also the SHA-256 of every file of the set.
+
+The whole-run rules (docs/runs.md): one writer per folder (:class:`~gravuq.io._lock.FolderLock`);
+a run's files replace the old set as a whole (written into a staging folder, renamed into place,
+recorded last), with the products derived from the old set removed; a rerun of finished results
+with the same config and inputs does nothing unless forced; the checkpoint goes once the results
+are written. Conventions (SPEC section 1): metres with z up; density contrast kg/m^3; gz mGal
+positive down.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import platform
+import shutil
 import time
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +34,10 @@ from .constants import GRAVITY_UNITS_TO_MGAL
 from .errors import InputError
 from .forward import MemoryBudget, exact_operator
 from .io import Checkpointer, mesh_from_config, read_station_table, write_stations_csv, write_text_atomic
+from .io._lock import FolderLock
+from .io._manifest import RUN_RECORD, file_digest, folder_manifest, manifest_mismatches, read_run_record
 from .outputs import write_outputs
+from .sizes import check_sizes
 from .pipeline import Log, Recovery, prepare, quiet, read_truth, recover, timed, warn_outside
 from .survey import station_std
 from .synthetic import gaussian_noise
@@ -45,28 +58,96 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+#: Products that ``predict``, ``drill``, ``export`` and ``compare`` derive from a folder's results
+#: (their default names): a new set of results makes them stale, so they are removed with the old set.
+DERIVED_PRODUCTS = ("export_ubc", "summary.vtr", "compare", "predict.csv", "drill.csv", "drill.png",
+                    "drill_ranking.csv")
+#: Where a run writes its new files before they replace the old set (inside the output folder, so
+#: that moving them into place is a rename on one filesystem).
+STAGING = ".gravuq-staging"
+
+
+def input_digests(config: Config) -> dict[str, str]:
+    """SHA-256 of the files a config reads (data, UBC mesh, truth), by path: with the config hash,
+    what decides whether a folder already holds this run's results."""
+    paths = [config.data.path, config.mesh.path, config.truth.path if config.truth is not None else None]
+    return {str(path): file_digest(path) for path in paths if path is not None and Path(path).is_file()}
+
+
 class RunRecord:
-    """The ``run.json`` of one command in ``directory``: :meth:`start` writes it as running,
-    :meth:`interrupted` and :meth:`complete` rewrite it with the outcome (each atomically)."""
+    """The ``run.json`` of one command in ``directory``: what the folder's results are.
+
+    A folder that holds a complete set keeps its record until a new set replaces it
+    (:meth:`complete`): a rerun that is stopped or fails leaves the old results and their record
+    as they were. In a folder without complete results, :meth:`start` records the run as
+    running, and :meth:`interrupted` (with the command that resumes it) or :meth:`failed` (the
+    previous record restored) say how it ended. Each write is atomic.
+    """
 
     def __init__(self, directory: Path, command: str, config: Config, **fields):
         self.directory = Path(directory)
+        self.previous = read_run_record(self.directory)
         self.record = {"command": command, "config_hash": config.hash, "config_path": str(config.path),
-                       "seed": config.inference.seed, "versions": versions(), **fields}
+                       "seed": config.inference.seed, "versions": versions(), "inputs": input_digests(config),
+                       **fields}
+        self._started = False
+
+    @property
+    def holds_results(self) -> bool:
+        """Whether the folder holds the complete results of an earlier run."""
+        return (self.previous or {}).get("status") == "complete"
+
+    def already_done(self) -> bool:
+        """Whether the folder holds this run's complete results: same config and input files,
+        and every file as recorded."""
+        previous = self.previous or {}
+        return (self.holds_results and previous.get("config_hash") == self.record["config_hash"]
+                and previous.get("inputs") == self.record["inputs"] and isinstance(previous.get("files"), dict)
+                and not manifest_mismatches(self.directory, previous["files"]))
 
     def _write(self, record: dict) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.directory / "run.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+        write_text_atomic(self.directory / RUN_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
     def start(self) -> None:
-        self.record.update(started_at=_now(), status="running")
-        self._write(self.record)
+        self.record.update(started_at=_now())
+        if not self.holds_results:
+            self._started = True
+            self._write({**self.record, "status": "running"})
 
     def interrupted(self, resume: str) -> None:
-        self._write({**self.record, "status": "interrupted", "resume": resume})
+        if self._started:
+            self._write({**self.record, "status": "interrupted", "resume": resume})
 
-    def complete(self, timings: dict) -> None:
-        self._write({**self.record, "status": "complete", "finished_at": _now(), "timings_s": timings})
+    def failed(self) -> None:
+        """Put back the record the folder had before :meth:`start` (none if it had none)."""
+        if not self._started:
+            return
+        if self.previous is None:
+            (self.directory / RUN_RECORD).unlink(missing_ok=True)
+        else:
+            self._write(self.previous)
+
+    def complete(self, timings: dict, files: dict[str, str], warnings: list[str] = ()) -> None:
+        self._write({**self.record, "status": "complete", "finished_at": _now(), "timings_s": timings,
+                     "files": files, "warnings": list(warnings)})
+
+
+def check_output_directory(directory: Path, where: str) -> Path:
+    """Refuse an output folder that cannot be one: under a regular file, itself a file, or in a
+    folder this process may not write to. ``where`` names the setting in the message."""
+    directory = Path(directory)
+    for path in (directory, *directory.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "is" if path == directory else f"is a file, so {directory} cannot be made under it; it"
+                raise InputError(f"{where} = {directory}: {path} {what} a regular file, not a folder; "
+                                 "choose another folder")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise InputError(f"{where} = {directory}: {path} is not writable (read-only folder or "
+                                 "filesystem); choose another folder")
+            break
+    return directory
 
 
 def guard_output_directory(directory: Path, config: Config, force: bool = False) -> Path:
@@ -76,22 +157,72 @@ def guard_output_directory(directory: Path, config: Config, force: bool = False)
     may overwrite its own results (a rerun), another may not.
     """
     directory = Path(directory)
-    record = directory / "run.json"
+    record = directory / RUN_RECORD
     if record.exists() and not force:
-        try:
-            previous = json.loads(record.read_text()).get("config_hash")
-        except (OSError, ValueError):
-            previous = None
+        previous = (read_run_record(directory) or {}).get("config_hash")
         if previous != config.hash:
             raise InputError(f"{directory}: holds the results of a different config (see its run.json); "
                              "use --force to overwrite them, or set [output] directory to another folder")
     return directory
 
 
+def publish(directory: Path, staging: Path, record: RunRecord, timings: dict, warnings: list[str], log: Log) -> None:
+    """Replace the folder's results by the complete new set in ``staging``.
+
+    The old set stays whole until every new file is written: a failure or a stop while writing
+    (full disk, SIGTERM) loses only the staging folder. Then stale files go (those of the old set
+    the new one lacks, and the products derived from the old results), the new files are
+    renamed into place and ``run.json`` is rewritten with their digests last. A stop between
+    the renames and that record is the one window left; readers detect it by the digests.
+    """
+    files = folder_manifest(staging)
+    previous = (record.previous or {}).get("files")
+    stale = [name for name in (previous if isinstance(previous, dict) else {}) if name not in files]
+    removed = []
+    for name in (*stale, *DERIVED_PRODUCTS):
+        path = directory / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    if removed:
+        log(f"removed what the previous results left that the new ones replace or make stale: {', '.join(removed)}")
+    for name in files:
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target)
+    record.complete(timings, files, warnings)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def fit_warnings(config: Config, metrics: dict) -> list[str]:
+    """Warnings about a fit far from its target: chi^2/N above three times ``[inference]
+    target_misfit`` (against the learned noise model where one was learned)."""
+    target = config.inference.target_misfit
+    chi2 = metrics.get("chi2_per_datum_learned", metrics.get("chi2_per_datum"))
+    if isinstance(chi2, float) and math.isfinite(chi2) and chi2 > 3.0 * target:
+        return [f"the mean model fits the data to chi2/N = {chi2:.4g}, more than 3 times the target "
+                f"[inference] target_misfit = {target:g}: the model cannot explain the data at their stated "
+                "noise (check the std, the mesh extent and depth, the prior's scale and correlation length)"]
+    if isinstance(chi2, float) and not math.isfinite(chi2):
+        return [f"the mean model's chi2/N is {chi2} (not a number): check the data and their std"]
+    return []
+
+
 def run_command(config: Config, command: str, allowed: tuple[str, ...], progress=None, log: Log = quiet,
-                resume: bool = False, force: bool = False, checkpoint_every: int = 50) -> Recovery:
-    """``gravuq invert``/``ensemble``: guard the output folder, prepare, recover (with
-    checkpoints under ``<output>/checkpoint``), write the outputs and ``run.json`` last."""
+                resume: bool = False, force: bool = False, checkpoint_every: int = 50,
+                replace_other: bool = False) -> Recovery | None:
+    """``gravuq invert``/``ensemble``: guard and lock the output folder, prepare, recover (with
+    checkpoints under ``<output>/checkpoint``), write the new set of outputs and ``run.json``.
+
+    Returns None, doing nothing, when the folder already holds this run's complete results
+    (same config, same input files, files intact) and ``force`` is not given; ``--resume`` does
+    not change that. ``replace_other`` lets results of another config be replaced (the demo's
+    own folder), as ``force`` does, without forcing a rerun of finished results.
+    """
     method = config.inference.method
     if method not in allowed:
         raise InputError(f"{config.path}: [inference] method = '{method}': gravuq {command} runs "
@@ -99,19 +230,67 @@ def run_command(config: Config, command: str, allowed: tuple[str, ...], progress
     if command == "ensemble" and config.inference.members < 2:
         raise InputError(f"{config.path}: [inference] members: expected at least 2 for a posterior, "
                          f"found {config.inference.members}")
-    directory = guard_output_directory(Path(config.output.directory), config, force or resume)
-    record = RunRecord(directory, command, config, method=method)
-    setup, prepare_s = timed(prepare, config, log)
+    directory = check_output_directory(Path(config.output.directory), f"{config.path}: [output] directory")
+    guard_output_directory(directory, config, force or replace_other)
+    with FolderLock(directory, f"gravuq {command} {config.path}"):
+        # Read the record under the lock: another run may have finished meanwhile.
+        guard_output_directory(directory, config, force or replace_other)
+        record = RunRecord(directory, command, config, method=method)
+        if record.already_done() and not force:
+            log(f"{directory}: already holds the complete results of {config.path} (finished "
+                f"{record.previous.get('finished_at', '')}; same config and input files): nothing to do; "
+                "use --force to run it again")
+            return None
+        return _run(config, command, directory, record, progress, log, resume, checkpoint_every)
+
+
+def _run(config: Config, command: str, directory: Path, record: RunRecord, progress, log: Log, resume: bool,
+         checkpoint_every: int) -> Recovery:
+    try:
+        setup, prepare_s = timed(prepare, config, log)
+    except InputError as error:
+        raise _in_config(config, error) from None
+    check_sizes(config, setup.mesh.n_cells, setup.survey.n_stations, setup.budget)
     record.start()
     checkpoint = Checkpointer(directory / "checkpoint", config.hash, checkpoint_every, resume)
+    staging = directory / STAGING
     try:
-        recovery, recover_s = timed(recover, setup, method, progress, checkpoint, log)
+        recovery, recover_s = timed(recover, setup, config.inference.method, progress, checkpoint, log)
+        warnings = fit_warnings(config, recovery.metrics)
+        for warning in warnings:
+            log(f"warning: {warning}")
+        if warnings:
+            recovery.metrics["warnings"] = warnings
+        shutil.rmtree(staging, ignore_errors=True)
+        _, write_s = timed(write_outputs, setup, recovery, staging, True)
+        publish(directory, staging, record, {"prepare": prepare_s, "recover": recover_s, "write": write_s},
+                warnings, log)
     except KeyboardInterrupt:
-        record.interrupted(f"gravuq {command} {config.path} --resume")
+        shutil.rmtree(staging, ignore_errors=True)
+        resume_command = f"gravuq {command} {config.path} --resume"
+        if record.holds_results:
+            log(f"stopped: {directory} keeps the complete results of the previous run; "
+                f"{resume_command} --force continues this one from its checkpoint")
+        record.interrupted(resume_command)
         raise
-    _, write_s = timed(write_outputs, setup, recovery, None, True, log)
-    record.complete({"prepare": prepare_s, "recover": recover_s, "write": write_s})
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        record.failed()
+        raise
+    checkpoint.remove()
+    log(f"wrote {directory}")
     return recovery
+
+
+def _in_config(config: Config, error: InputError) -> InputError:
+    """``error`` naming the file it is about: the operator's messages name a [forward] key or
+    "stations" without knowing the config or data file."""
+    message = str(error)
+    if message.startswith("stations: "):
+        return InputError(f"{config.data.path}: {message.removeprefix('stations: ')}")
+    if message.startswith("["):
+        return InputError(f"{config.path}: {message}")
+    return error
 
 
 def forward_stations(config: Config, output: Path | None = None, noise: bool = False, log: Log = quiet) -> Path:
@@ -148,4 +327,5 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
     return output
 
 
-__all__ = ["RunRecord", "forward_stations", "guard_output_directory", "run_command", "versions"]
+__all__ = ["DERIVED_PRODUCTS", "RunRecord", "check_output_directory", "fit_warnings", "forward_stations",
+           "guard_output_directory", "input_digests", "publish", "run_command", "versions"]

@@ -10,6 +10,7 @@ from ._build import (
     MemoryBudget,
     MemoryEstimate,
     available_memory_bytes,
+    check_station_distance,
     dense_float64_bytes,
     estimate_memory,
     exact_operator,
@@ -23,7 +24,8 @@ from ._rows import sensitivity_matrix
 
 __all__ = [
     "SENSITIVITY_SCALE", "DenseOperator", "FFTOperator", "ForwardOperator", "MatrixFreeOperator", "MemoryBudget",
-    "MemoryEstimate", "StationLattice", "available_memory_bytes", "dense_float64_bytes", "estimate_memory",
+    "MemoryEstimate", "StationLattice", "available_memory_bytes",
+    "check_station_distance", "dense_float64_bytes", "estimate_memory",
     "exact_operator", "fft_operator", "local_frame_origin", "make_operator", "node_potential_gz", "prism_gz",
     "sensitivity_matrix", "station_lattice",
 ]

@@ -125,6 +125,35 @@ def estimate_memory(mesh, n_stations: int, dtype="float32", chunk_size: int = 25
     return MemoryEstimate(int(dense), int(working), int(limit), fft_bytes, fft_reason)
 
 
+#: Coordinates beyond this magnitude (m) are not on Earth in any projection gravuq reads.
+MAX_COORDINATE = 1e8
+#: Stations farther from the mesh than this many times its largest extent see it as a point.
+MAX_DISTANCE_IN_EXTENTS = 1e3
+
+
+def check_station_distance(mesh, stations, source: str) -> None:
+    """Refuse stations absurdly far from the mesh (or any coordinate beyond 1e8 m).
+
+    A station more than a thousand mesh extents away sees the whole model as one point mass:
+    it carries no information about the model, and its lattice offsets make every operator's
+    size explode. ``stations`` is ``(n, 3)`` in metres; ``source`` names the file in the message.
+    """
+    stations = np.asarray(stations, dtype=np.float64).reshape(-1, 3)
+    west, east, south, north, bottom, top = mesh.bounds
+    extent = max(east - west, north - south, top - bottom)
+    for low, high, axis in ((west, east, 0), (south, north, 1), (bottom, top, 2)):
+        values = stations[:, axis]
+        distance = np.maximum(low - values, values - high)
+        far = (np.abs(values) > MAX_COORDINATE) | (distance > MAX_DISTANCE_IN_EXTENTS * extent)
+        if far.any():
+            row = int(np.argmax(far))
+            name = "xyz"[axis]
+            raise InputError(f"{source}: station {row + 1} (of {len(stations)}) has {name} = {values[row]:.6g} m, "
+                             f"absurdly far from the mesh ({name} {low:.6g}..{high:.6g} m; more than "
+                             f"{MAX_DISTANCE_IN_EXTENTS:g} mesh extents or beyond {MAX_COORDINATE:g} m): check the "
+                             "station coordinates and their units, or the [mesh] origin")
+
+
 def make_operator(mesh, stations, mode: str = "auto", dtype="float32", chunk_size: int | None = None,
                   memory_limit_bytes: int | None = None) -> tuple[ForwardOperator, MemoryEstimate]:
     """Build the forward operator for a mesh and stations.
@@ -153,6 +182,7 @@ def make_operator(mesh, stations, mode: str = "auto", dtype="float32", chunk_siz
     positive down) and the :class:`MemoryEstimate`.
     """
     stations = np.asarray(stations, dtype=np.float64).reshape(-1, 3)
+    check_station_distance(mesh, stations, "stations")
     chunk = chunk_size or default_chunk(mesh)
     estimate = estimate_memory(mesh, stations.shape[0], dtype, chunk, memory_limit_bytes, stations)
     fft_fits = estimate.fft_bytes is not None and estimate.fft_bytes <= estimate.limit_bytes
@@ -203,5 +233,5 @@ def exact_operator(mesh, stations, budget: MemoryBudget | None = None, chunk_siz
     return operator
 
 
-__all__ = ["MemoryBudget", "MemoryEstimate", "available_memory_bytes", "dense_float64_bytes", "estimate_memory",
+__all__ = ["MemoryBudget", "MemoryEstimate", "available_memory_bytes", "check_station_distance", "dense_float64_bytes", "estimate_memory",
            "exact_operator", "make_operator"]

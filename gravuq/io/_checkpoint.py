@@ -9,6 +9,7 @@ names the epoch. Resuming with a config other than the one that made the checkpo
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -68,15 +69,30 @@ class Checkpointer:
     def restore(self, like):
         """Load the checkpoint into the structure of ``like``; returns ``(state, history)``.
 
-        Raises InputError when there is no checkpoint or it was made with another config.
+        Raises InputError when there is no checkpoint, it was made with another config, or its
+        files are missing, damaged or of another structure (saying how to start over).
         """
         if not self._manifest.exists():
             raise InputError(f"{self.directory}: no checkpoint to resume from (run without --resume first)")
-        manifest = json.loads(self._manifest.read_text())
+        start_over = (f"delete {self.directory} or run without --resume to start over")
+        try:
+            manifest = json.loads(self._manifest.read_text())
+            if not isinstance(manifest, dict):
+                raise ValueError("checkpoint.json does not hold a JSON object")
+        except (OSError, ValueError) as error:
+            raise InputError(f"{self._manifest}: the checkpoint is unusable ({error}); {start_over}") from None
         if manifest.get("config_hash") != self.config_hash:
             raise InputError(f"{self.directory}: the checkpoint was made with a different config "
                              "(its hash differs); resume with the same config, or run afresh without --resume")
-        state = eqx.tree_deserialise_leaves(self.directory / "state.eqx", like)
-        history = np.load(self.directory / "history.npy")
+        try:
+            state = eqx.tree_deserialise_leaves(self.directory / "state.eqx", like)
+            history = np.load(self.directory / "history.npy")
+        except Exception as error:  # missing, truncated or of another structure: each raises its own type
+            raise InputError(f"{self.directory}: the checkpoint is unusable ({type(error).__name__}: {error}); "
+                             f"{start_over}") from None
         self._last_saved = int(state.epoch)
         return state, history
+
+    def remove(self) -> None:
+        """Delete the checkpoint folder (after the run it belongs to has written its results)."""
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -14,6 +14,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..io import mesh_from_dataset
+from ..io._manifest import verify_manifest
 from ..mesh import TensorMesh
 from ..survey import evaluate_trend
 
@@ -113,7 +114,8 @@ def load_results(directory: str | Path) -> Results:
     Raises
     ------
     InputError
-        The folder or ``summary.nc`` is missing or unreadable, ``summary.nc`` lacks ``mean``,
+        The folder's files are not the set its ``run.json`` records (a run stopped while
+        replacing them), the folder or ``summary.nc`` is missing or unreadable, ``summary.nc`` lacks ``mean``,
         the cell boundaries or ``threshold``, or ``posterior.nc`` does not match its mesh.
     """
     directory = Path(directory)
@@ -122,6 +124,7 @@ def load_results(directory: str | Path) -> Results:
                          "gravuq ensemble or invert run, holding summary.nc)")
     if not directory.is_dir():
         raise InputError(f"{directory}: expected a results directory (holding summary.nc), found a file")
+    verify_manifest(directory)
     summary_path = directory / SUMMARY_FILE
     if not summary_path.is_file():
         raise InputError(f"{summary_path}: file not found; is {directory} the output directory of a gravuq "

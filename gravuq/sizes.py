@@ -1,0 +1,115 @@
+"""What a config's sizes cost, checked before any work starts.
+
+Every size a config controls (the members or particles, the NUTS draws, the network's width and
+depth, the hash encoding's tables) sets the memory of a run: the draws and predictions that are
+summarised and written, and the networks' activations and optimiser state while training. Each
+is estimated here from the config and the problem's dimensions and checked against the run's
+:class:`~gravuq.forward.MemoryBudget` (``[forward] memory_limit_gb``), so an impossible run ends
+at once with exit 2, the numbers and the key to change, instead of hours later in an
+out-of-memory error, a hang or an integer overflow.
+
+The estimates are deliberately simple upper-bound style counts (float64 for draws and
+predictions, float32 for networks, a small factor for the copies an operation makes); they are
+meant to catch sizes that cannot work, not to predict a run's peak to the byte.
+"""
+
+from __future__ import annotations
+
+from .config import Config
+from .errors import InputError
+from .forward import MemoryBudget
+
+#: The hash encoding indexes its tables with 32-bit integers.
+MAX_HASH_TABLE_SIZE = 2**31
+#: Methods that train networks, and how many the config asks for.
+_NETWORK_METHODS = ("deterministic", "ensemble", "svgd", "last_layer")
+
+
+def encoding_features(config: Config) -> int:
+    """Inputs of the network's first layer for ``[model] encoding``."""
+    model = config.model
+    if model.encoding == "fourier":
+        return 2 * model.frequencies
+    if model.encoding == "positional":
+        return 3 + 6 * model.frequencies
+    if model.encoding == "hash":
+        return model.hash_levels * model.hash_features
+    return 3
+
+
+def network_parameters(config: Config) -> int:
+    """Parameters of one network of ``[model]`` (the hash tables included)."""
+    model = config.model
+    width, depth = model.width, model.depth
+    parameters = (encoding_features(config) + 1) * width + max(0, depth - 1) * (width + 1) * width + width + 1
+    if model.encoding == "hash":
+        parameters += model.hash_levels * model.hash_table_size * model.hash_features
+    return parameters
+
+
+def draw_count(config: Config) -> int:
+    """How many posterior draws the method writes."""
+    inference = config.inference
+    if inference.method in ("deterministic", "tikhonov"):
+        return 1
+    if inference.method == "last_layer" and inference.last_layer_solver != "closed_form":
+        return max(inference.members, inference.nuts_chains * inference.nuts_samples)
+    return inference.members
+
+
+def check_sizes(config: Config, n_cells: int, n_stations: int, budget: MemoryBudget) -> None:
+    """Refuse, before any work, sizes whose memory exceeds ``budget``.
+
+    Parameters
+    ----------
+    config
+        The run's config: ``[inference]`` method, members, NUTS settings; ``[model]`` sizes.
+    n_cells, n_stations
+        The problem's dimensions (active cells of the mesh, stations).
+    budget
+        The run's memory budget.
+
+    Raises
+    ------
+    InputError
+        Naming the config file, the key to change, the estimate and the limit.
+    """
+    where = f"{config.path}: "
+    inference, model = config.inference, config.model
+    method = inference.method
+    if method in _NETWORK_METHODS and model.encoding == "hash" and model.hash_table_size > MAX_HASH_TABLE_SIZE:
+        raise InputError(f"{where}[model] hash_table_size = {model.hash_table_size}: at most 2^31 = "
+                         f"{MAX_HASH_TABLE_SIZE} entries (tables are indexed with 32-bit integers); typical "
+                         "values are 2^12..2^19")
+    draws = draw_count(config)
+    key = {"last_layer": "[inference] nuts_samples (times nuts_chains) or members"}.get(method, "[inference] members")
+    # Draws and their predictions in float64, with the copies the summaries (sorting for the
+    # quantiles) and the written files make.
+    budget.require(3 * 8.0 * draws * (n_cells + n_stations), f"{where}{key}",
+                   f"lower {key} (now {draws} draws), or raise [forward] memory_limit_gb",
+                   item=f"{draws} posterior draws of {n_cells} cells and {n_stations} stations: ")
+    if method not in _NETWORK_METHODS:
+        return
+    networks = 1 if method in ("deterministic", "last_layer") else inference.members
+    parameters = network_parameters(config)
+    # Optimiser state (Adam's two moments, Gauss-Newton's step and search directions) and the
+    # gradient: about six copies of the parameters in float32.
+    budget.require(6 * 4.0 * networks * parameters, f"{where}[model] width, depth"
+                   + (", hash_table_size" if model.encoding == "hash" else "")
+                   + ("" if networks == 1 else " and [inference] members"),
+                   f"use a smaller [model] width (now {model.width}), depth (now {model.depth})"
+                   + (f", hash_table_size (now {model.hash_table_size})" if model.encoding == "hash" else "")
+                   + ("" if networks == 1 else f" or fewer [inference] members (now {networks})")
+                   + ", or raise [forward] memory_limit_gb",
+                   item=f"{networks} network(s) of {parameters} parameters with their optimiser state: ")
+    # Activations at every cell, kept for the reverse pass (forward and tangent: two copies).
+    budget.require(2 * 4.0 * networks * n_cells * model.width * model.depth,
+                   f"{where}[model] width" + ("" if networks == 1 else " and [inference] members"),
+                   f"use a smaller [model] width (now {model.width}) or depth (now {model.depth})"
+                   + ("" if networks == 1 else f", fewer [inference] members (now {networks})")
+                   + ", a coarser [mesh], or raise [forward] memory_limit_gb",
+                   item=f"the activations of {networks} network(s) of width {model.width} and depth {model.depth} "
+                        f"at {n_cells} cells: ")
+
+
+__all__ = ["MAX_HASH_TABLE_SIZE", "check_sizes", "draw_count", "encoding_features", "network_parameters"]
