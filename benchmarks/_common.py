@@ -20,7 +20,7 @@ from gravuq.pipeline import prepare, recover
 def b1_setup():
     """The built-in B1 example, prepared once (mesh, stations, dense operator, truth)."""
     directory = Path(tempfile.mkdtemp(prefix="gravuq-bench-"))
-    config = load_config(write_dipping_block(directory))
+    config = load_config(write_dipping_block(directory, geometry="b1"))
     return prepare(config)
 
 

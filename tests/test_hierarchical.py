@@ -81,7 +81,7 @@ def dipping_block(tmp_path_factory):
     from gravuq.examples import write_dipping_block
     from gravuq.pipeline import prepare
 
-    setup = prepare(load_config(write_dipping_block(tmp_path_factory.mktemp("b1"))))
+    setup = prepare(load_config(write_dipping_block(tmp_path_factory.mktemp("b1"), geometry="b1")))
     stations = np.stack([setup.survey.x, setup.survey.y, setup.survey.z], axis=1)
     matrix = np.asarray(sensitivity_matrix(setup.mesh, stations, dtype="float64"))
     return setup.mesh, matrix, setup.survey.gz, setup.survey.std, np.asarray(setup.truth).ravel()
