@@ -9,6 +9,7 @@ with :func:`register`.
 from __future__ import annotations
 
 import math
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -73,6 +74,7 @@ def register(app: typer.Typer) -> None:
         def action():
             import numpy as np
 
+            from gravuq.errors import InputError
             from gravuq.io import read_stations_csv
             from gravuq.products import load_results, predict as predict_gz, with_columns, write_predictions
             from gravuq.forward import check_station_distance
@@ -80,7 +82,13 @@ def register(app: typer.Typer) -> None:
             target = check_output_file(output if output is not None else results_dir / "predict.csv", "--output",
                                        suffix=".csv")
             results = load_results(results_dir)
-            table = read_stations_csv(stations, need_gz=False)
+            try:
+                table = read_stations_csv(stations, need_gz=False)
+            except InputError as error:  # predict has no config: its columns are named x, y, z
+                message = re.sub(r"set \[data\] columns\.(\w+) to the header name",
+                                 r"predict reads the columns named x, y and z: rename the \1 column in the header",
+                                 str(error))
+                raise InputError(message) from None
             coordinates = np.stack([table.x, table.y, table.z], axis=1)
             check_station_distance(results.mesh, coordinates, str(stations))
             prediction = with_columns(predict_gz(results, coordinates, table.std), table.extra)

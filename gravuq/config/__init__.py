@@ -153,7 +153,7 @@ def load_config(path: str | Path) -> Config:
     display = str(path)
     file = Path(path).expanduser()
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # a byte-order mark (some Windows editors) is not TOML
     except FileNotFoundError:
         raise InputError(f"{display}: config file not found") from None
     except IsADirectoryError:

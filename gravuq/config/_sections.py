@@ -101,6 +101,11 @@ class DataConfig(_Section):
         return self if file_format == self.format else dataclasses.replace(self, format=file_format)
 
 
+#: Mesh coordinates beyond this magnitude (m) are not on Earth in any projection.
+MAX_COORDINATE = 1e8
+#: Cells narrower than this (m) cannot be resolved by gravity and break the operators' sizes.
+MIN_CELL_WIDTH = 1e-3
+
 _MESH_WAYS = (
     "give origin + cell_size + shape, origin + widths_x + widths_y + widths_z, "
     "or path (a UBC-GIF mesh file)"
@@ -163,6 +168,15 @@ class MeshConfig(_Section):
             raise where.at(missing[0]).error(
                 f"missing required key (needed with {present}: {_MESH_WAYS})"
             )
+        if max(abs(value) for value in self.origin) > MAX_COORDINATE:
+            raise where.at("origin").error(
+                f"expected coordinates within +-{MAX_COORDINATE:g} m (UTM eastings and northings are below "
+                f"1e7 m), found {list(self.origin)}")
+        for key in ("cell_size", "widths_x", "widths_y", "widths_z"):
+            values = getattr(self, key)
+            if values is not None and min(values) < MIN_CELL_WIDTH:
+                raise where.at(key).error(
+                    f"expected cell widths of at least {MIN_CELL_WIDTH:g} m, found {min(values):g}")
         return self
 
 

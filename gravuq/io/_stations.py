@@ -104,6 +104,13 @@ def read_stations_csv(
             '(for a file without a header set [data] format = "xyz")'
         )
 
+    if len(header) == 1:
+        separator = next((name for mark, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars"))
+                          if mark in header[0]), None)
+        if separator:
+            raise InputError(f"{source}: line {header_line}: the header is one field ({header[0]!r}): the file "
+                             f"seems separated by {separator}, but gravuq reads comma-separated CSV; replace the "
+                             "separators with commas")
     roles = ["x", "y", "z"] + (["gz"] if need_gz else []) + (["std"] if need_std else [])
     optional = [role for role in ("gz", "std") if role not in roles]
     index: dict[str, int] = {}
@@ -347,6 +354,26 @@ def read_station_table(data, *, need_gz: bool = True) -> StationTable:
     return table
 
 
+#: Largest |gz| that can be a gravity anomaly: Earth's whole surface gravity is about 9.8e5 mGal.
+MAX_GZ_MGAL = 1e6
+#: Smallest std that can be an uncertainty: 1e-9 mGal is a million times below any gravimeter.
+MIN_STD_MGAL = 1e-9
+
+
+def check_magnitudes(table: StationTable, gz: np.ndarray, std: np.ndarray) -> None:
+    """Refuse gz and std (mGal) that cannot be meaningful, naming the line: non-finite or
+    |gz| > 1e6 mGal, std < 1e-9 mGal (their chi^2 would overflow or mean nothing)."""
+    for values, bad, what in ((gz, ~(np.abs(gz) <= MAX_GZ_MGAL), f"expected |gz| <= {MAX_GZ_MGAL:g} mGal"),
+                              (std, ~(std >= MIN_STD_MGAL), f"expected a std >= {MIN_STD_MGAL:g} mGal")):
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            row = rows[0]
+            name = "gz" if values is gz else "std"
+            raise InputError(f"{table.source}: line {table.line[row]}: {name} = {values[row]:.6g} mGal cannot be "
+                             f"a gravity measurement ({what}; {rows.size} such station(s)): check the value and "
+                             "[data] units")
+
+
 def read_survey(data) -> Survey:
     """Read the stations of ``[data]``, convert to mGal, set the std and remove the trend.
 
@@ -404,6 +431,7 @@ def read_survey(data) -> Survey:
             "gz = 0): set [data] std as a floor"
         )
 
+    check_magnitudes(table, gz, std)
     coefficients, origin = fit_trend(table.x, table.y, gz, data.detrend, source=source)
     regional = evaluate_trend(coefficients, origin, table.x, table.y)
     return Survey(

@@ -59,6 +59,13 @@ def read_ubc_mesh(path: str | Path) -> TensorMesh:
         x0, y0, z_top = (float(v) for v in numbered[1][1].split())
     except ValueError:
         raise InputError(f"{path}, line {numbered[1][0]}: expected three numbers 'x0 y0 z0' (top south-west corner, m), found '{numbered[1][1]}'") from None
+    if max(abs(x0), abs(y0), abs(z_top)) > 1e8:
+        raise InputError(f"{path}, line {numbered[1][0]}: the corner ({x0:g}, {y0:g}, {z_top:g}) lies beyond 1e8 m: "
+                         "expected coordinates in metres on Earth")
+    if len(numbered) == 5:  # one line per axis (the usual layout): each list is read from its own line
+        widths = {axis: _parse_widths(text.split(), count, path, line, axis)
+                  for axis, count, (line, text) in zip("xyz", (nx, ny, nz), numbered[2:])}
+        return _checked_mesh(path, widths, (x0, y0, z_top), [line for line, _ in numbered[2:]])
     # Width lists may wrap over several lines; collect tokens and split by counts.
     tokens = [(line, token) for line, text in numbered[2:] for token in text.split()]
     counts = {"x": nx, "y": ny, "z": nz}
@@ -77,6 +84,20 @@ def read_ubc_mesh(path: str | Path) -> TensorMesh:
         widths[axis] = _parse_widths(collected, counts[axis], path, line, axis)
     if position != len(tokens):
         raise InputError(f"{path}, line {tokens[position][0]}: unexpected values after the z cell widths")
+    return _checked_mesh(path, widths, (x0, y0, z_top), None)
+
+
+def _checked_mesh(path: Path, widths: dict, corner: tuple[float, float, float], lines: list[int] | None) -> TensorMesh:
+    """The mesh of ``widths`` (UBC order, z top to bottom), after refusing widths that are not
+    positive finite numbers, naming the line (or the axis when the lists wrap)."""
+    for index, axis in enumerate("xyz"):
+        values = widths[axis]
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if bad.size:
+            where = f", line {lines[index]}" if lines else ""
+            raise InputError(f"{path}{where}: {axis} cell width {bad[0] + 1} is {values[bad[0]]:g}: expected "
+                             "positive widths in metres")
+    x0, y0, z_top = corner
     widths_z = widths["z"][::-1]
     return TensorMesh(widths["x"], widths["y"], widths_z, (x0, y0, z_top - widths_z.sum()))
 
