@@ -137,13 +137,11 @@ def section_location(setup: Setup, recoveries: dict[str, Recovery]) -> tuple[int
     else:
         chosen = next((r for r in recoveries.values() if _is_probabilistic(r)), next(iter(recoveries.values())))
         field = chosen.summary.mean
-    field = np.abs(np.asarray(field, np.float64).reshape(setup.mesh.shape))
-    # A uniform body (a synthetic truth) has many cells at its maximum, and the first of them is a
-    # corner: take, of the cells within 5 % of the maximum, the one nearest their centroid.
-    strongest = np.argwhere(field >= 0.95 * np.nanmax(field))
-    centroid = strongest.mean(axis=0)
-    _, j, i = strongest[np.argmin(((strongest - centroid) ** 2).sum(axis=1))]
-    return int(j), int(i)
+    # The same rule as the single-run section.png, so the two figures cut at the same y.
+    from .io.plots import strongest_cell
+
+    _, j, i = strongest_cell(setup.mesh, field)
+    return j, i
 
 
 def compare(config: Config, progress=None, log: Log = quiet, force: bool = False,

@@ -21,10 +21,22 @@ from .posterior import inference_data
 
 
 def summary_variables(recovery: Recovery) -> dict[str, np.ndarray]:
-    """The ``summary.nc`` variables: mean, std, q05, q95 (kg/m^3), exceedance, resolution."""
+    """The ``summary.nc`` variables: mean, std, q05, q95 (kg/m^3), exceedance, resolution, and
+    ``prior_std`` (kg/m^3, the prior sd per cell that resolution compares against) where the
+    method has a prior."""
     summary = recovery.summary
-    return {"mean": summary.mean, "std": summary.std, "q05": summary.q05, "q95": summary.q95,
-            "exceedance": summary.exceedance, "resolution": summary.resolution}
+    variables = {"mean": summary.mean, "std": summary.std, "q05": summary.q05, "q95": summary.q95,
+                 "exceedance": summary.exceedance, "resolution": summary.resolution}
+    prior_std = prior_sd(recovery)
+    if prior_std is not None:
+        variables["prior_std"] = prior_std
+    return variables
+
+
+def prior_sd(recovery: Recovery) -> np.ndarray | None:
+    """The prior sd per cell (kg/m^3, ``(cells,)``), or None for a method without a prior."""
+    variance = recovery.result.prior_variance
+    return None if variance is None else np.sqrt(np.maximum(np.asarray(variance, np.float64), 0.0))
 
 
 def write_figures(setup: Setup, recovery: Recovery, directory: Path) -> None:
@@ -33,26 +45,40 @@ def write_figures(setup: Setup, recovery: Recovery, directory: Path) -> None:
 
     config, mesh, summary = setup.config, setup.mesh, recovery.summary
     name, truth = recovery.method, setup.truth
-    plots.depth_slices(directory / "mean_slices.png", mesh, summary.mean, "contrast", f"{name}: mean density contrast")
+    threshold = config.output.threshold
+    # One cut for section.png and comparison_sections.png: the strongest true anomaly, else mean.
+    _, j, i = plots.strongest_cell(mesh, summary.mean if truth is None else truth)
+    plots.depth_slices(directory / "mean_slices.png", mesh, summary.mean, "contrast", f"{name}: mean density contrast",
+                       scale_with=truth, outline=truth, outline_level=threshold)
     mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(summary.mean, jnp.float64)))
     plots.data_maps(directory / "data_residuals.png", setup.survey, mean_prediction)
     probabilistic = not np.all(np.isnan(summary.std))
     plots.section_with_band(directory / "section.png", mesh, summary.mean, summary.q05 if probabilistic else None,
                             summary.q95 if probabilistic else None, truth,
-                            f"{name}: section through the strongest anomaly")
+                            f"{name}: section through the strongest anomaly", threshold, (j, i))
     if probabilistic:
-        plots.depth_slices(directory / "std_slices.png", mesh, summary.std, "std", f"{name}: posterior std")
+        # Exact moments need no caveat; otherwise each map says what its number of draws allows.
+        draws = None if recovery.exact else int(recovery.draws.shape[0])
+        prior_std = prior_sd(recovery)
+        unresolved = None if prior_std is None else summary.std >= plots.unresolved_ratio(draws) * prior_std
+        plots.depth_slices(directory / "std_slices.png", mesh, summary.std, "std", f"{name}: posterior std",
+                           unresolved=unresolved, draws=draws, note=plots.monte_carlo_note("std", draws))
         plots.depth_slices(directory / "exceedance_slices.png", mesh, summary.exceedance, "probability",
-                           f"{name}: P(density > {config.output.threshold:g} kg/m$^3$)")
-        plots.drilling_map(directory / "drilling_map.png", mesh, summary.exceedance, config.output.threshold)
+                           f"{name}: P(density > {threshold:g} kg/m$^3$)", draws=draws,
+                           outline=truth, outline_level=threshold,
+                           note=plots.monte_carlo_note("probability", draws))
+        plots.drilling_map(directory / "drilling_map.png", mesh, summary.exceedance, threshold, draws,
+                           plots.monte_carlo_note("probability", draws))
         if not np.all(np.isnan(summary.resolution)):
-            plots.resolution_depth(directory / "resolution_depth.png", mesh, summary.resolution)
+            plots.resolution_depth(directory / "resolution_depth.png", mesh, summary.resolution, summary.std,
+                                   prior_std, draws)
     training = recovery.result.training
     if training is not None and training.history.size:
         plots.training_curve(directory / "training_curve.png", training.history, training.target,
                              training.kept_epochs, training.kept, str(recovery.metrics.get("trainer", "")))
     if truth is not None:
-        plots.depth_slices(directory / "truth_slices.png", mesh, truth, "contrast", "true density contrast")
+        plots.depth_slices(directory / "truth_slices.png", mesh, truth, "contrast", "true density contrast",
+                           scale_with=summary.mean, outline=truth, outline_level=threshold)
 
 
 def write_outputs(setup: Setup, recovery: Recovery, directory: Path | None = None, posterior: bool = True,

@@ -7,28 +7,86 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from ._common import (KM_SPAN, STYLES, map_axes , colour_norm, panel_height, plt, save)
+from ._common import (KM_SPAN, OUTLINE_COLOURS, STYLES, colour_norm, map_axes, mark_unresolved, outline_cells,
+                      panel_height, plt, probability_bands, probability_norm, save, unresolved_label)
 
-def depth_slices(path: Path, mesh, field: np.ndarray, kind: str, title: str, count: int = 6) -> None:
-    """Map views of ``field`` (``(nz, ny, nx)``) at ``count`` depths, one shared colour scale."""
+def depth_slices(path: Path, mesh, field: np.ndarray, kind: str, title: str, count: int = 6, *,
+                 scale_with: np.ndarray | None = None, outline: np.ndarray | None = None,
+                 outline_level: float | None = None, unresolved: np.ndarray | None = None,
+                 draws: int | None = None, note: str | None = None) -> None:
+    """Map views of ``field`` (``(nz, ny, nx)``) at ``count`` depths, one shared colour scale.
+
+    Parameters
+    ----------
+    kind
+        ``"contrast"`` (kg/m^3, diverging about 0), ``"std"`` (kg/m^3), ``"probability"`` or
+        ``"resolution"`` (both 0..1).
+    scale_with
+        Another field (kg/m^3) the colour scale must also span: the truth beside a mean, so that
+        ``mean_slices.png`` and ``truth_slices.png`` share one scale.
+    outline, outline_level
+        A field (the truth, kg/m^3) contoured in black at ``outline_level`` (the threshold) on
+        every slice.
+    unresolved
+        Boolean ``(nz, ny, nx)``: cells hatched grey as "not resolved" (:func:`unresolved_ratio`).
+    draws
+        The number of Monte-Carlo draws behind the map (None: exact moments): sets how many bands
+        a ``"probability"`` colour bar has (:func:`probability_bands`) and names the rule of the
+        hatching.
+    note
+        A line under the title: what the map can be trusted for (the Monte-Carlo error).
+    """
     field = np.asarray(field).reshape(mesh.shape)
     layers = np.unique(np.linspace(mesh.shape[0] - 1, 0, min(count, mesh.shape[0])).round().astype(int))[::-1]
     columns = min(3, layers.size)
     rows = -(-layers.size // columns)
     west, east, south, north, bottom, top = mesh.bounds
     height = panel_height(3.3, east - west, north - south)  # a map is narrower than its 4.2 in cell
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, height * rows), squeeze=False, constrained_layout=True)
-    norm = colour_norm(kind, field)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, height * rows + (0.3 if note else 0.0)),
+                                squeeze=False, constrained_layout=True)
+    cmap = STYLES[kind]["cmap"]
+    boundaries = None
+    if kind == "probability":
+        norm, cmap, boundaries = probability_norm(probability_bands(draws))
+    else:
+        norm = colour_norm(kind, field if scale_with is None else np.concatenate([field.ravel(),
+                                                                                   np.ravel(scale_with)]))
+    extend = "neither"
+    if kind == "std":
+        # A few extreme cells (where a body's edge is uncertain) would wash out the rest.
+        high = float(np.nanpercentile(field, 99.5))
+        if high < float(np.nanmax(field)) and high > 0:
+            norm, extend = matplotlib.colors.Normalize(0.0, high), "max"
+    if outline is not None:
+        outline = np.asarray(outline, np.float64).reshape(mesh.shape)
+        if outline_level is None or not (np.nanmin(outline) < outline_level < np.nanmax(outline)):
+            outline = None  # nothing to outline at that level
+    if unresolved is not None:
+        unresolved = np.asarray(unresolved, bool).reshape(mesh.shape)
     for axis, layer in zip(axes.flat, layers):
-        image = axis.pcolormesh(mesh.nodes_x, mesh.nodes_y, field[layer], cmap=STYLES[kind]["cmap"], norm=norm)
+        image = axis.pcolormesh(mesh.nodes_x, mesh.nodes_y, field[layer], cmap=cmap, norm=norm)
+        if unresolved is not None:
+            mark_unresolved(axis, mesh.nodes_x, mesh.nodes_y, unresolved[layer])
+        if outline is not None:
+            outline_cells(axis, mesh.nodes_x, mesh.nodes_y, outline[layer] > outline_level, OUTLINE_COLOURS[kind])
         # The layer's extent, and its depth below the mesh top: what a driller reads.
         upper, lower = mesh.nodes_z[layer + 1], mesh.nodes_z[layer]
         axis.set_title(f"z = {lower:.0f}..{upper:.0f} m (depth {top - upper:.0f}..{top - lower:.0f} m)", fontsize=9)
         map_axes(axis, east - west, north - south)
     for axis in list(axes.flat)[layers.size:]:
         axis.set_visible(False)
-    figure.colorbar(image, ax=axes, label=STYLES[kind]["label"], shrink=0.8)
-    figure.suptitle(title)
+    bar = figure.colorbar(image, ax=axes, label=STYLES[kind]["label"], shrink=0.8, extend=extend,
+                          **({"ticks": boundaries} if boundaries is not None else {}))
+    if boundaries is not None:
+        bar.ax.set_yticklabels([f"{value:.2g}" for value in boundaries])
+    legend = []
+    if outline is not None:
+        colour = {"k": "black"}.get(OUTLINE_COLOURS[kind], OUTLINE_COLOURS[kind])
+        legend.append(f"{colour} outline: truth > {outline_level:g} kg/m$^3$")
+    if unresolved is not None and unresolved.any():
+        legend.append(unresolved_label(draws))
+    lines = [title] + ([note] if note else []) + (["; ".join(legend)] if legend else [])
+    figure.suptitle("\n".join(lines), fontsize=11)
     save(figure, path)
 
 
@@ -57,9 +115,12 @@ def data_maps(path: Path, survey, predicted: np.ndarray) -> None:
     save(figure, path)
 
 
-def drilling_map(path: Path, mesh, exceedance: np.ndarray, threshold: float) -> None:
+def drilling_map(path: Path, mesh, exceedance: np.ndarray, threshold: float, draws: int | None = None,
+                 note: str | None = None) -> None:
     """Two maps (north up) for choosing where to drill, from ``exceedance`` = P(density >
-    threshold) per cell (``(nz, ny, nx)`` or ``(cells,)``, probability):
+    threshold) per cell (``(nz, ny, nx)`` or ``(cells,)``, probability); ``draws`` the number of
+    Monte-Carlo draws behind it (None: exact), which sets the bands of the probability scale, and
+    ``note`` a line on its sampling error:
 
     - per column, the largest exceedance probability over depth (0..1);
     - the depth in m below the mesh top to the top of the shallowest cell whose exceedance
@@ -78,9 +139,10 @@ def drilling_map(path: Path, mesh, exceedance: np.ndarray, threshold: float) -> 
     west, east, south, north, _, _ = mesh.bounds
     figure, axes = plt.subplots(1, 2, figsize=(12, panel_height(5.0, east - west, north - south) + 0.5),
                                 constrained_layout=True)
-    probability = axes[0].pcolormesh(mesh.nodes_x, mesh.nodes_y, peak, cmap=STYLES["probability"]["cmap"],
-                                     vmin=0.0, vmax=1.0)
-    figure.colorbar(probability, ax=axes[0], label="largest P over depth", shrink=0.9)
+    norm, bands_cmap, boundaries = probability_norm(probability_bands(draws))
+    probability = axes[0].pcolormesh(mesh.nodes_x, mesh.nodes_y, peak, cmap=bands_cmap, norm=norm)
+    bar = figure.colorbar(probability, ax=axes[0], label="largest P over depth", shrink=0.9, ticks=boundaries)
+    bar.ax.set_yticklabels([f"{value:.2g}" for value in boundaries])
     axes[0].set_title(f"Largest P(density > {threshold:g} kg/m$^3$) in each column")
     cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad="0.85")  # shallow targets bright
     top_depth = float(top - mesh.nodes_z[0])
@@ -91,5 +153,6 @@ def drilling_map(path: Path, mesh, exceedance: np.ndarray, threshold: float) -> 
     axes[1].set_title("Depth to the first cell with P > 0.5 (grey: none)")
     for axis in axes:
         map_axes(axis, east - west, north - south)
-    figure.suptitle(f"Drilling map: where and how deep density contrast > {threshold:g} kg/m$^3$ is likely")
+    figure.suptitle(f"Drilling map: where and how deep density contrast > {threshold:g} kg/m$^3$ is likely"
+                    + (f"\n{note}" if note else ""))
     save(figure, path)

@@ -8,23 +8,36 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 
-from ._common import (STYLES, distance_axis, colour_norm, plt, save,
-                      vertical_exaggeration)
+from ._common import (STYLES, colour_norm, distance_axis, outline_cells, plt, save, strongest_cell,
+                      unresolved_ratio, vertical_exaggeration)
 
 def section_with_band(path: Path, mesh, mean: np.ndarray, q05: np.ndarray | None, q95: np.ndarray | None,
-                      truth: np.ndarray | None, title: str) -> None:
-    """A vertical x-z section through the strongest anomaly of ``mean`` and, beside it, the
-    density down the vertical through it with the 90 % band (and the truth when known)."""
+                      truth: np.ndarray | None, title: str, threshold: float | None = None,
+                      location: tuple[int, int] | None = None) -> None:
+    """A vertical x-z section through the strongest anomaly and, beside it, the density down the
+    vertical through it with the 90 % band (and the truth when known).
+
+    The section is at ``location = (j, i)`` (row y = centers_y[j], column x = centers_x[i]) when
+    given; else through the strongest true anomaly when ``truth`` is known, else the strongest
+    anomaly of ``mean`` (:func:`strongest_cell`), the same cut as ``comparison_sections.png``.
+    Mean and truth share one colour scale; the truth is outlined at ``threshold`` (kg/m^3;
+    default half its largest value).
+    """
     mean = np.asarray(mean).reshape(mesh.shape)
-    k, j, i = np.unravel_index(np.nanargmax(np.abs(mean)), mesh.shape)
+    if location is None:
+        _, j, i = strongest_cell(mesh, mean if truth is None else truth)
+    else:
+        j, i = location
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2, 1]}, constrained_layout=True)
     norm = colour_norm("contrast", mean if truth is None else np.concatenate([mean.ravel(), np.ravel(truth)]))
     image = left.pcolormesh(mesh.nodes_x, mesh.nodes_z, mean[:, j, :], cmap="RdBu_r", norm=norm)
     if truth is not None:
-        left.contour(mesh.centers_x, mesh.centers_z, np.asarray(truth).reshape(mesh.shape)[:, j, :], levels=[0.5 * np.nanmax(truth)],
-                     colors="k", linewidths=1.0)
+        level = 0.5 * float(np.nanmax(truth)) if threshold is None else threshold
+        cut = np.asarray(truth).reshape(mesh.shape)[:, j, :]
+        outline_cells(left, mesh.nodes_x, mesh.nodes_z, cut > level)
     left.axvline(mesh.centers_x[i], color="0.3", linestyle="--", linewidth=0.8)
-    left.set_title(f"section y = {mesh.centers_y[j]:.0f} m (mean{'; truth outlined' if truth is not None else ''})")
+    outlined = f"; black: truth > {level:g} kg/m$^3$" if truth is not None else ""
+    left.set_title(f"section y = {mesh.centers_y[j]:.0f} m (mean{outlined})", fontsize=10)
     west, east, _, _, bottom, top = mesh.bounds
     distance_axis(left, "x", "x, easting", east - west)
     distance_axis(left, "y", "z, elevation", top - bottom)
@@ -45,23 +58,54 @@ def section_with_band(path: Path, mesh, mean: np.ndarray, q05: np.ndarray | None
     right.set_xlabel(STYLES["contrast"]["label"])
     distance_axis(right, "y", "z, elevation", top - bottom)
     right.set_title(f"vertical at x = {mesh.centers_x[i]:.0f} m")
+    if threshold is not None:
+        right.axvline(threshold, color="tab:red", linestyle=":", linewidth=0.9, label=f"threshold {threshold:g}")
     right.legend(loc="best", fontsize=8)
     figure.suptitle(title)
     save(figure, path)
 
 
-def resolution_depth(path: Path, mesh, resolution: np.ndarray) -> None:
-    """Resolution (1 - posterior/prior variance) averaged per layer, with its range, vs depth."""
-    resolution = np.asarray(resolution).reshape(mesh.shape)
-    layers = resolution.reshape(mesh.shape[0], -1)
-    figure, axis = plt.subplots(figsize=(5, 4.5), constrained_layout=True)
-    axis.fill_betweenx(mesh.centers_z, np.nanmin(layers, axis=1), np.nanmax(layers, axis=1), alpha=0.3, label="range over layer")
-    axis.plot(np.nanmean(layers, axis=1), mesh.centers_z, marker="o", label="layer mean")
-    axis.set_xlim(0, 1)
+def resolution_depth(path: Path, mesh, resolution: np.ndarray, std: np.ndarray | None = None,
+                     prior_std: np.ndarray | None = None, draws: int | None = None) -> None:
+    """What the data resolve, by depth: per layer, the median and the 10-90 % range over cells of
+    the resolution 1 - posterior variance / prior variance, and the fraction of the layer's cells
+    that are not resolved (:func:`unresolved_ratio`).
+
+    With ``std`` and ``prior_std`` (kg/m^3, per cell) the resolution is recomputed unclipped, so a
+    layer the data do not see averages to about 0 rather than to the mean of clipped sampling
+    noise. With ``draws`` (Monte-Carlo draws; None: exact moments) the band where a sample
+    resolution cannot be told from 0, ``sqrt(2 / (n - 1))``, is shaded.
+    """
+    shape = mesh.shape
+    if std is not None and prior_std is not None:
+        ratio = np.divide(np.asarray(std, np.float64) ** 2, np.asarray(prior_std, np.float64) ** 2,
+                          out=np.full(np.shape(std), np.nan), where=np.asarray(prior_std) > 0)
+        values = 1.0 - ratio.reshape(shape)
+        unresolved = (np.sqrt(ratio) >= unresolved_ratio(draws)).reshape(shape)
+    else:
+        values = np.asarray(resolution, np.float64).reshape(shape)
+        unresolved = None
+    layers = values.reshape(shape[0], -1)
+    figure, axis = plt.subplots(figsize=(6.0, 4.8), constrained_layout=True)
+    z = mesh.centers_z
+    if draws is not None:
+        floor = float(np.sqrt(2.0 / max(draws - 1, 1)))
+        axis.axvspan(-1.0, min(floor, 1.0), color="0.85", zorder=0,
+                     label=f"sampling noise of {draws} draws (|R| < {floor:.2f})")
+    low, high = np.nanpercentile(layers, [10, 90], axis=1)
+    axis.fill_betweenx(z, low, high, alpha=0.3, color="tab:blue", label="10-90 % of the layer's cells")
+    axis.plot(np.nanmedian(layers, axis=1), z, marker="o", color="tab:blue", label="layer median")
+    if unresolved is not None:
+        fraction = unresolved.reshape(shape[0], -1).mean(axis=1)
+        axis.plot(fraction, z, marker="s", color="0.35", linestyle="--", linewidth=0.9,
+                  label=f"fraction not resolved (sd > {unresolved_ratio(draws):.2f} x prior sd)")
+    axis.axvline(0.0, color="0.5", linewidth=0.6)
+    axis.set_xlim(min(-0.2, float(np.nanmin(low)) - 0.05) if draws is not None else 0.0, 1.0)
     axis.set_xlabel("resolution, 1 - posterior var / prior var")
     distance_axis(axis, "y", "z, elevation", float(mesh.nodes_z[-1] - mesh.nodes_z[0]))
-    axis.set_title("What the data resolve, by depth")
-    axis.legend(loc="best", fontsize=8)
+    source = "exact Gaussian moments" if draws is None else f"{draws} draws (Monte-Carlo)"
+    axis.set_title(f"What the data resolve, by depth ({source})", fontsize=10)
+    axis.legend(loc="best", fontsize=7)
     save(figure, path)
 
 
@@ -118,6 +162,8 @@ def comparison_sections(path: Path, mesh, panels, truth: np.ndarray | None, loca
     if truth is not None:
         truth = np.asarray(truth, np.float64).reshape(mesh.shape)
         sections.append(("truth", truth))
+    # The truth outline: at the threshold (the same contour as on the maps), else half its peak.
+    level = None if truth is None else (threshold if threshold is not None else 0.5 * float(np.nanmax(truth)))
     shown = np.concatenate([field[:, j, :].ravel() for _, field in sections])
     limit = float(np.nanmax(np.abs(shown))) or 1.0
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
@@ -128,9 +174,8 @@ def comparison_sections(path: Path, mesh, panels, truth: np.ndarray | None, loca
     image = None
     for axis, (label, field) in zip(axes[0], sections):
         image = axis.pcolormesh(mesh.nodes_x, mesh.nodes_z, field[:, j, :], cmap="RdBu_r", norm=norm)
-        if truth is not None and label != "truth" and np.nanmax(truth) > 0:
-            axis.contour(mesh.centers_x, mesh.centers_z, truth[:, j, :], levels=[0.5 * np.nanmax(truth)],
-                         colors="k", linewidths=0.9)
+        if truth is not None and label != "truth":
+            outline_cells(axis, mesh.nodes_x, mesh.nodes_z, truth[:, j, :] > level, width=1.0)
         axis.axvline(mesh.centers_x[i], color="0.3", linestyle="--", linewidth=0.8)
         axis.set_aspect(exaggeration)
         axis.set_title(label if label == "truth" else f"{label}: mean")
@@ -181,5 +226,5 @@ def comparison_sections(path: Path, mesh, panels, truth: np.ndarray | None, loca
     suffix = f"; vertical exaggeration x{exaggeration:g}" if exaggeration > 1 else ""
     figure.suptitle(f"Section y = {mesh.centers_y[j]:.0f} m through the strongest anomaly "
                     f"({'of the truth' if truth is not None else 'of the first probabilistic mean'}; "
-                    f"dashed: the profile below{'; black: truth outline' if truth is not None else ''}{suffix})")
+                    f"dashed: the profile below{f'; black: truth > {level:g} kg/m$^3$' if truth is not None else ''}{suffix})")
     save(figure, path)
