@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .config import Config
+from .config import Config, unused_key_warning
 from .errors import InputError
 from .forward import MemoryBudget, MemoryEstimate, dense_float64_bytes, make_operator
 from .inference import METHODS, Hooks, InverseProblem, MethodResult, PriorSettings
@@ -146,6 +146,9 @@ def read_truth(config: Config, mesh: TensorMesh) -> np.ndarray | None:
 
 def prepare(config: Config, log: Log = quiet) -> Setup:
     """Read mesh, stations and truth, and build the forward operator (printing its memory)."""
+    unused = unused_key_warning(config)
+    if unused:
+        log(f"warning: {unused}")
     mesh = mesh_from_config(config.mesh)
     survey = read_survey(config.data)
     stations = survey.coordinates

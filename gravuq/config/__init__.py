@@ -31,6 +31,7 @@ from typing import Any
 from ..errors import InputError
 from ._checks import SECTIONS, _parse_section, _settings, _Where, setting
 from ._inference import InferenceConfig
+from ._usage import unused_key_warning, unused_keys
 from ._sections import (DataColumns, DataConfig, ForwardConfig, MeshConfig, ModelConfig, OutputConfig,
                         TruthConfig)
 
@@ -47,6 +48,8 @@ __all__ = [
     "load_config",
     "parse_config",
     "setting",
+    "unused_key_warning",
+    "unused_keys",
 ]
 
 SECTIONS.update({
