@@ -137,7 +137,17 @@ def inference_data(mesh, survey, draws: np.ndarray, predicted: np.ndarray, metho
     dims ``(chain, draw, z, y, x)`` and ``posterior_predictive["gz"]`` ``(chain, draw,
     station)``; ``observed_data["gz"]`` the data inverted (regional removed);
     ``constant_data`` station x, y, z (m), std and regional (mGal); ``log_likelihood["gz"]`` the
-    Gaussian log density of each datum under each draw. Attrs: method, gravuq_version, config.
+    Gaussian log density (nats) of each datum under each draw's noise-free prediction and the
+    stated std. Attrs: method, gravuq_version, config, and ``draws_note``.
+
+    Ensemble members and SVGD particles are independent draws, not a Markov chain: they are one
+    chain of ``members`` draws (NUTS keeps its chains). With one chain ArviZ's ``az.summary``
+    logs "Shape validation failed ... (chains=2, draws=4)" and gives r_hat NaN: R-hat compares
+    chains and is undefined for one; ``az.summary(idata, kind="stats")`` skips the diagnostics.
+    ArviZ's HDI (the narrowest interval) differs from ``summary.nc``'s q05/q95 (the central
+    interval of empirical quantiles); with tens of draws both are rough. ``log_likelihood`` is for
+    model comparison with MCMC draws (``az.loo``, ``az.waic``); PSIS-LOO assumes posterior draws
+    in their thousands, so on an ensemble of tens of members its Pareto k flags every station.
     """
     import arviz as az
 
@@ -168,5 +178,22 @@ def inference_data(mesh, survey, draws: np.ndarray, predicted: np.ndarray, metho
         trend_origin=list(survey.trend_origin),
         trend_note="regional (mGal) = c0 + cx (x - x0) + cy (y - y0); coefficients (c0, cx, cy) in mGal, mGal/m")
     idata.posterior["density"].attrs["units"] = "kg/m^3"
+    idata.posterior["density"].attrs["long_name"] = "density contrast"
     idata.posterior_predictive["gz"].attrs["units"] = "mGal, positive downward"
+    idata.posterior_predictive["gz"].attrs["long_name"] = "noise-free gz of each draw (regional removed)"
+    idata.observed_data["gz"].attrs.update(units="mGal, positive downward", long_name="gz inverted (regional removed)")
+    idata.log_likelihood["gz"].attrs.update(
+        units="nats (natural log of a density in 1/mGal)",
+        long_name="Gaussian log density of each datum under each draw, against the stated std",
+        note="for model comparison with MCMC draws (az.loo, az.waic); an ensemble's tens of members are too few "
+             "for PSIS-LOO, whose Pareto k then flags every station")
+    for name, unit in (("x", "m"), ("y", "m"), ("z", "m, elevation positive up"), ("std", "mGal"),
+                       ("regional", "mGal")):
+        idata.constant_data[name].attrs["units"] = unit
+    chains_note = (f"{chains} MCMC chains" if chains > 1 else
+                   f"{total} independent draws as one chain: r_hat is undefined for one chain (ArviZ logs "
+                   "'Shape validation failed' and gives NaN); use az.summary(idata, kind='stats')")
+    idata.posterior.attrs["draws_note"] = (
+        chains_note + "; summary.nc q05/q95 are empirical quantiles (a central 90 % interval), ArviZ's HDI "
+        "is the narrowest 90 % interval, so the two differ")
     return idata

@@ -24,6 +24,9 @@ from ..errors import InputError
 from ._atomic import atomic_path, write_text_atomic
 from ._ubc_mesh import write_ubc_mesh
 
+#: Units of the summary fields in a VTK export (density fields not listed are kg/m^3).
+VTK_UNITS = {"exceedance": "(probability, 0..1)", "resolution": "(1 - posterior/prior variance, 0..1)"}
+
 #: The mesh file name inside a UBC export folder.
 UBC_MESH_FILE = "mesh.msh"
 
@@ -151,7 +154,10 @@ def export_vtk(results, path: str | Path, encoding: str = "binary") -> Path:
 
     The grid's x, y, z coordinates are the mesh's cell boundaries (m, z elevation positive up);
     every summary field with dims ``(z, y, x)`` that is not NaN everywhere is cell data (mean,
-    std, q05, q95 in kg/m^3; exceedance and resolution unitless).
+    std, q05, q95, prior_std in kg/m^3; exceedance and resolution unitless). The grid's field
+    data hold ``threshold_kg_m3`` (the exceedance threshold), and an XML comment at the top names
+    the method, the threshold and every array's unit (VTK ignores comments; a reader of the file
+    sees them).
     """
     if encoding not in ("binary", "ascii"):
         raise ValueError(f"encoding must be 'binary' or 'ascii', found {encoding!r}")
@@ -160,10 +166,21 @@ def export_vtk(results, path: str | Path, encoding: str = "binary") -> Path:
     extent = f"0 {nx} 0 {ny} 0 {nz}"
     fields = _summary_fields(results.summary, mesh)
     scalars = next(iter(fields), "")
+    attrs = results.summary.attrs
+    method = str(attrs.get("method", "unknown"))
+    threshold = float(attrs["threshold"]) if "threshold" in attrs else float("nan")
+    units = ", ".join(f"{name} {VTK_UNITS.get(name, 'kg/m^3')}" for name in fields)
+    comment = (f"gravuq summary: method {method}; exceedance = P(density contrast > {threshold:g} kg/m^3); "
+               f"units: {units}; coordinates x east, y north, z elevation up, m")
     parts = [
         '<?xml version="1.0"?>\n',
+        f"<!-- {comment.replace('--', '- -')} -->\n",
         '<VTKFile type="RectilinearGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64">\n',
         f'  <RectilinearGrid WholeExtent="{extent}">\n',
+        '    <FieldData>\n',
+        f'      <DataArray type="Float64" Name="threshold_kg_m3" NumberOfTuples="1" format="ascii">{threshold!r}'
+        '</DataArray>\n',
+        '    </FieldData>\n',
         f'    <Piece Extent="{extent}">\n',
         "      <PointData>\n      </PointData>\n",
         f"      <CellData Scalars={quoteattr(scalars)}>\n",
