@@ -14,6 +14,7 @@ import typer
 
 from ._common import ConfigArgument, QuietOption, Reporter, check_output_file, guarded, load
 from .products import register as _register_products
+from .report import register as _register_report
 
 app = typer.Typer(
     add_completion=False,
@@ -195,6 +196,7 @@ def compare(config: ConfigArgument, force: ForceOption = False, quiet: QuietOpti
 
 
 _register_products(app)  # predict, drill, export
+_register_report(app)  # report
 
 
 def main() -> None:  # pragma: no cover - console entry point
