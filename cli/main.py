@@ -118,10 +118,16 @@ def invert(config: ConfigArgument, resume: ResumeOption = False, force: ForceOpt
 @app.command()
 def ensemble(config: ConfigArgument, resume: ResumeOption = False, force: ForceOption = False,
              quiet: QuietOption = False) -> None:
-    """The main job: probabilistic inversion with [inference] method ("ensemble" with
-    ensemble_mode "rml" or "init", or "gaussian", the exact linear-Gaussian posterior). Writes
-    posterior.nc, summary.nc (mean, std, q05, q95 in kg/m^3; exceedance, resolution), metrics.json
-    and figures into [output] directory."""
+    """The main job: probabilistic inversion with [inference] method: "ensemble" (ensemble_mode
+    "rml", randomised MAP, the default; "prior_function"; or "init", random starts only),
+    "gaussian" (the exact linear-Gaussian posterior), "svgd" (Stein variational gradient
+    descent) or "last_layer" (a Bayesian last layer, NUTS or closed form). The prior:
+    prior_scale = "learned" (default: scale, depth weighting, correlation lengths and noise by
+    empirical Bayes), "hierarchical" (per-cell scales) or "fixed" (prior_std kg/m^3,
+    prior_correlation_length m, depth_weighting as given); noise = "learned" or "stated". Writes
+    posterior.nc, summary.nc (mean, std, q05, q95, prior_std in kg/m^3; exceedance, resolution),
+    metrics.json and figures into [output] directory; `gravuq report` makes one page of them.
+    Every key: docs/config.md."""
     _recover_and_write(config, quiet, ("ensemble", "gaussian", "svgd", "last_layer"), "ensemble", resume, force)
 
 
@@ -132,8 +138,9 @@ def demo(
     force: Annotated[bool, typer.Option("--force", help="Run the example again even if DIRECTORY/results already holds its complete results.")] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Write the built-in B1 dipping-block example (stations.csv with gz in mGal, truth.nc in
-    kg/m^3, config.toml) into DIRECTORY and run `gravuq ensemble` on it; results go to
+    """Write the built-in dipping-block example (the B1 body under a mesh whose top is the
+    ground, z = 0 m, stations 1 m above it: stations.csv with gz in mGal, truth.nc in kg/m^3,
+    config.toml) into DIRECTORY and run `gravuq ensemble` on it; results go to
     DIRECTORY/results. A second demo into the same folder keeps the files there and reruns only
     if they (or the results) changed."""
     reporter = Reporter(quiet)
@@ -143,7 +150,7 @@ def demo(
         if kept:
             reporter.log(f"kept your {', '.join(kept)} in {directory} (delete them for a fresh example)")
         else:
-            reporter.log(f"wrote the B1 example to {directory}")
+            reporter.log(f"wrote the dipping-block example to {directory}")
         _recover_and_write(config_path, quiet, ("ensemble",), "demo", force=force, replace_other=True)
 
     guarded(action)

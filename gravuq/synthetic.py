@@ -1,4 +1,4 @@
-"""Synthetic reference cases (shared/BENCHMARKS.md): B1 dipping block, B4 Gaussian random field,
+"""Synthetic reference cases of the benchmarks: B1 dipping block, B4 Gaussian random field,
 and a sphere, each as a mesh, a true density model and stations.
 
 Conventions (SPEC section 1): metres, z elevation positive up; density contrast in kg/m^3 on
@@ -70,7 +70,7 @@ def dipping_block_density(mesh: TensorMesh | None = None, contrast: float = 400.
     """The B1 dipping block on the B1 mesh: 7 slabs of +400 kg/m^3 dipping 45 degrees toward -y.
 
     Slab ``i = 0..6`` covers x-cell indices 7..12, y-cell indices ``11 - i .. 15 - i`` and the
-    layer whose centre is at elevation ``-50 (i + 1)`` m: 210 cells in all (BENCHMARKS.md).
+    layer whose centre is at elevation ``-50 (i + 1)`` m: 210 cells in all (the seed paper's case).
     """
     mesh = mesh or b1_mesh()
     density = np.zeros(mesh.shape)
@@ -98,7 +98,7 @@ def gaussian_random_field(key: jax.Array, shape: tuple[int, int, int], spacing: 
     """A stationary Gaussian random field with a Matern-type power spectrum, by FFT synthesis.
 
     The spectrum is ``(k^2 + 1 / lambda^2)^(-nu - 1.5)`` with ``k`` the angular wavenumber
-    (rad/m), ``lambda = correlation_length`` (m) and ``nu = smoothness`` (BENCHMARKS.md B4).
+    (rad/m), ``lambda = correlation_length`` (m) and ``nu = smoothness`` (the B4 case).
     ``shape`` is ``(nz, ny, nx)``, ``spacing`` ``(dz, dy, dx)`` in m. The field is synthesised on a
     grid padded to twice the size (periodic wrap would otherwise link opposite faces) and
     returned with zero mean and unit standard deviation.
