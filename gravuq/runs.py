@@ -128,9 +128,11 @@ class RunRecord:
         else:
             self._write(self.previous)
 
-    def complete(self, timings: dict, files: dict[str, str], warnings: list[str] = ()) -> None:
-        self._write({**self.record, "status": "complete", "finished_at": _now(), "timings_s": timings,
-                     "files": files, "warnings": list(warnings)})
+    def complete(self, timings: dict, files: dict[str, str] | None = None, warnings: list[str] = ()) -> None:
+        """Record the results as complete; ``files`` (relative path -> SHA-256) is the set readers
+        check (none: a folder whose files are not replaced as a set, as ``compare``'s)."""
+        extra = {} if files is None else {"files": files, "warnings": list(warnings)}
+        self._write({**self.record, "status": "complete", "finished_at": _now(), "timings_s": timings, **extra})
 
 
 def check_output_directory(directory: Path, where: str) -> Path:

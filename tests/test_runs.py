@@ -96,8 +96,10 @@ def test_results_of_another_config_are_not_overwritten_without_force(case):
     config = case.config("guarded", method="gaussian")
     assert invoke("ensemble", config, "-q").exit_code == 0
     before = (case.results("guarded") / "summary.nc").read_bytes()
-    # The same config may rerun into its own folder.
+    # The same config may rerun into its own folder (here: recognised as finished, kept).
     assert invoke("ensemble", config, "-q").exit_code == 0
+    assert invoke("ensemble", config, "-q", "--force").exit_code == 0
+    before = (case.results("guarded") / "summary.nc").read_bytes()
     other = case.config("guarded", method="gaussian", inference='prior_scale = "fixed"\nprior_std = 80.0\n')
     result = invoke("ensemble", other, "-q")
     assert result.exit_code == 2 and "--force" in result.output
@@ -110,7 +112,8 @@ def test_the_same_config_and_seed_give_identical_summaries(case):
     config = case.config("repeat", method="gaussian")
     assert invoke("ensemble", config, "-q").exit_code == 0
     first = _summary(case.results("repeat"))
-    assert invoke("ensemble", config, "-q").exit_code == 0
+    # Without --force the finished results would be recognised and kept, not recomputed.
+    assert invoke("ensemble", config, "-q", "--force").exit_code == 0
     second = _summary(case.results("repeat"))
     for name in first:
         np.testing.assert_array_equal(first[name], second[name])
