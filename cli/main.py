@@ -58,7 +58,9 @@ def forward(
 
         settings = load(config)
         target = output if output is not None else Path(settings.output.directory) / "forward.csv"
-        check_output_file(target, "--output", overwrite=force)
+        # An existing file named with -o may be a survey's observed data; the default forward.csv
+        # in the output folder is gravuq's own and is replaced.
+        check_output_file(target, "--output", overwrite=force or output is None)
         forward_stations(settings, target, noise, reporter.log)
 
     guarded(action)

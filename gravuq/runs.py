@@ -314,8 +314,11 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
     mesh = mesh_from_config(config.mesh)
     warn_outside(mesh, stations, table.source, log)
     truth = read_truth(config, mesh)
-    operator = exact_operator(mesh, stations, MemoryBudget.from_gb(config.forward.memory_limit_gb),
-                              config.forward.chunk_size, matrix_free=config.forward.mode == "matrix_free")
+    try:
+        operator = exact_operator(mesh, stations, MemoryBudget.from_gb(config.forward.memory_limit_gb),
+                                  config.forward.chunk_size, matrix_free=config.forward.mode == "matrix_free")
+    except InputError as error:
+        raise _in_config(config, error) from None
     gz = np.asarray(operator.forward(jnp.asarray(truth.ravel(), jnp.float64)))
     to_mgal = GRAVITY_UNITS_TO_MGAL[data.units]
     std = station_std(data, table.std, gz)
