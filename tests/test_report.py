@@ -129,3 +129,13 @@ def test_a_demo_folder_points_to_its_results(tmp_path):
     (tmp_path / "results" / "summary.nc").write_bytes(b"")
     result = invoke("report", tmp_path)
     assert result.exit_code == 2 and "did you mean" in result.output
+
+
+def test_summary_holds_the_prior_sd_the_hatching_compares_against(gaussian_run):
+    import numpy as np
+    import xarray as xr
+
+    with xr.open_dataset(gaussian_run / "summary.nc") as summary:
+        assert summary["prior_std"].attrs["units"] == "kg/m^3"
+        prior, std = summary["prior_std"].values, summary["std"].values
+    assert np.all(prior > 0) and np.all(std <= prior * (1 + 1e-9))  # data only shrink a Gaussian's spread
