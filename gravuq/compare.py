@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +23,10 @@ import numpy as np
 from .config import Config
 from .errors import InputError
 from .io import csv_text, write_text_atomic
+from .io._lock import FolderLock
 from .outputs import write_outputs
 from .pipeline import Log, Recovery, Setup, prepare, quiet, recover, timed
-from .runs import RunRecord, guard_output_directory
+from .runs import STAGING, RunRecord, check_output_directory, guard_output_directory, publish
 
 __all__ = ["COMPARED_METHODS", "Comparison", "compare", "comparison_rows", "section_location"]
 
@@ -144,6 +146,31 @@ def section_location(setup: Setup, recoveries: dict[str, Recovery]) -> tuple[int
     return j, i
 
 
+def _compare_into(staging: Path, config: Config, setup: Setup, methods, progress, log: Log):
+    """Recover each method and write its folder, the table and the figure into ``staging``."""
+    from .io import plots
+
+    recoveries: dict[str, Recovery] = {}
+    timings = {}
+    for method in methods:
+        method_setup = dataclasses.replace(setup, config=_method_config(config, method))
+        log(f"compare: {method}")
+        recovery, timings[method] = timed(recover, method_setup, method, progress, None, log)
+        write_outputs(method_setup, recovery, staging / method, posterior=True)
+        recoveries[method] = recovery
+    columns, rows = comparison_rows(recoveries, setup.truth is not None)
+    write_text_atomic(staging / "comparison.csv", csv_text(columns, [[row[c] for row in rows] for c in columns]))
+    figure = "png" in config.output.formats
+    if figure:
+        j, i = section_location(setup, recoveries)
+        panels = [(_label(r), r.summary.mean, r.summary.q05 if _is_probabilistic(r) else None,
+                   r.summary.q95 if _is_probabilistic(r) else None) for r in recoveries.values()]
+        plots.comparison_sections(staging / "comparison_sections.png", setup.mesh, panels, setup.truth, (j, i),
+                                  config.output.threshold)
+    write_text_atomic(staging / "comparison.md", _markdown_text(config, setup, columns, rows, figure))
+    return recoveries, columns, rows, timings
+
+
 def compare(config: Config, progress=None, log: Log = quiet, force: bool = False,
             methods: tuple[str, ...] = COMPARED_METHODS) -> Comparison:
     """``gravuq compare``: run ``methods`` on the same prepared data and write the report.
@@ -167,7 +194,8 @@ def compare(config: Config, progress=None, log: Log = quiet, force: bool = False
     Comparison
         Writes into ``<output directory>/compare/``: one folder per method with its normal
         outputs, ``comparison.csv`` and ``comparison.md`` (one row per method) and, with
-        ``"png"`` in ``[output] formats``, ``comparison_sections.png``; ``run.json`` last.
+        ``"png"`` in ``[output] formats``, ``comparison_sections.png``; all of it as one set (staged, then
+        moved into place, with the digests in ``run.json`` last), under the folder's lock.
 
     Raises
     ------
@@ -175,33 +203,25 @@ def compare(config: Config, progress=None, log: Log = quiet, force: bool = False
         Fewer than 2 ``members`` (a posterior needs at least 2), or the folder holds another
         config's results.
     """
-    from .io import plots
-
     if config.inference.members < 2 and any(method in ("ensemble", "gaussian") for method in methods):
         raise InputError(f"{config.path}: [inference] members: expected at least 2 for the probabilistic methods "
                          f"that gravuq compare runs, found {config.inference.members}")
-    directory = guard_output_directory(Path(config.output.directory) / "compare", config, force)
-    record = RunRecord(directory, "compare", config, methods=list(methods))
-    setup, prepare_s = timed(prepare, config, log)
-    record.start()
-    recoveries: dict[str, Recovery] = {}
-    timings = {"prepare": prepare_s}
-    for method in methods:
-        method_setup = dataclasses.replace(setup, config=_method_config(config, method))
-        log(f"compare: {method}")
-        recovery, timings[method] = timed(recover, method_setup, method, progress, None, log)
-        write_outputs(method_setup, recovery, directory / method, posterior=True, log=log)
-        recoveries[method] = recovery
-    columns, rows = comparison_rows(recoveries, setup.truth is not None)
-    write_text_atomic(directory / "comparison.csv", csv_text(columns, [[row[c] for row in rows] for c in columns]))
-    figure = "png" in config.output.formats
-    if figure:
-        j, i = section_location(setup, recoveries)
-        panels = [(_label(r), r.summary.mean, r.summary.q05 if _is_probabilistic(r) else None,
-                   r.summary.q95 if _is_probabilistic(r) else None) for r in recoveries.values()]
-        plots.comparison_sections(directory / "comparison_sections.png", setup.mesh, panels, setup.truth, (j, i),
-                                  config.output.threshold)
-    write_text_atomic(directory / "comparison.md", _markdown_text(config, setup, columns, rows, figure))
-    record.complete(timings)
+    directory = check_output_directory(Path(config.output.directory) / "compare", f"{config.path}: [output] directory")
+    guard_output_directory(directory, config, force)
+    with FolderLock(directory, f"gravuq compare {config.path}"):
+        record = RunRecord(directory, "compare", config, methods=list(methods))
+        setup, prepare_s = timed(prepare, config, log)
+        record.start()
+        # Written into a staging folder and moved into place as one set (see gravuq.runs.publish).
+        staging = directory / STAGING
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            recoveries, columns, rows, timings = _compare_into(staging, config, setup, methods, progress, log)
+            timings["prepare"] = prepare_s
+            publish(directory, staging, record, timings, [], log)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            record.failed()
+            raise
     log(f"wrote {directory / 'comparison.md'}")
     return Comparison(directory, recoveries, columns, rows)

@@ -448,3 +448,10 @@ def test_a_stopped_rerun_keeps_the_complete_results_and_the_checkpoint_goes_afte
         run_command(config, "ensemble", PROBABILISTIC, force=True, progress=_interrupt_after(3), checkpoint_every=1)
     assert (folder / "run.json").read_bytes() == record and _record(folder)["status"] == "complete"
     assert load_results(folder).n_draws == 4 and (folder / "checkpoint").exists()
+
+
+def test_compare_takes_the_lock_of_its_folder(case):
+    config = case.config("compared", method="gaussian", inference=FIXED, formats=NETCDF)
+    with FolderLock(case.results("compared") / "compare", "gravuq compare other.toml"):
+        result = invoke("compare", config, "-q")
+    assert result.exit_code == 2 and f"pid {os.getpid()}" in result.output
