@@ -37,7 +37,7 @@ from .io import Checkpointer, mesh_from_config, read_station_table, write_statio
 from .io._lock import FolderLock
 from .io._manifest import RUN_RECORD, file_digest, folder_manifest, manifest_mismatches, read_run_record
 from .outputs import write_outputs
-from .sizes import check_sizes
+from .sizes import check_output_space, check_sizes, output_bytes
 from .pipeline import Log, Recovery, prepare, quiet, read_truth, recover, timed, warn_outside
 from .survey import station_std
 from .synthetic import gaussian_noise
@@ -253,6 +253,8 @@ def _run(config: Config, command: str, directory: Path, record: RunRecord, progr
     except InputError as error:
         raise _in_config(config, error) from None
     check_sizes(config, setup.mesh.n_cells, setup.survey.n_stations, setup.budget)
+    check_output_space(directory, *output_bytes(config, setup.mesh.n_cells, setup.survey.n_stations),
+                       f"{config.path}: [output] directory")
     record.start()
     checkpoint = Checkpointer(directory / "checkpoint", config.hash, checkpoint_every, resume)
     staging = directory / STAGING

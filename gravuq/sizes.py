@@ -21,6 +21,8 @@ from .forward import MemoryBudget
 
 #: The hash encoding indexes its tables with 32-bit integers.
 MAX_HASH_TABLE_SIZE = 2**31
+#: HDF5 metadata of a NetCDF file with ArviZ's groups and attributes, bytes (about 120 kB measured).
+NETCDF_OVERHEAD_BYTES = 256e3
 #: Methods that train networks, and how many the config asks for.
 _NETWORK_METHODS = ("deterministic", "ensemble", "svgd", "last_layer")
 
@@ -112,4 +114,37 @@ def check_sizes(config: Config, n_cells: int, n_stations: int, budget: MemoryBud
                         f"at {n_cells} cells: ")
 
 
-__all__ = ["MAX_HASH_TABLE_SIZE", "check_sizes", "draw_count", "encoding_features", "network_parameters"]
+def output_bytes(config: Config, n_cells: int, n_stations: int) -> tuple[float, float]:
+    """``(largest file, all files)`` in bytes that a run writes, roughly: ``posterior.nc`` holds
+    the draws and, per draw, the predicted data, the log-likelihood and room to spare (float64);
+    ``summary.nc`` a few fields per cell; each NetCDF file its HDF5 metadata (groups, attributes,
+    the config text); each figure up to about half a megabyte."""
+    largest = 8.0 * draw_count(config) * (n_cells + 3 * n_stations) + NETCDF_OVERHEAD_BYTES
+    figures = 0.5e6 * 12 if "png" in config.output.formats else 0.0
+    return largest, largest + 8.0 * 10 * n_cells + figures
+
+
+def check_output_space(directory, largest: float, total: float, where: str) -> None:
+    """Refuse a run whose files will not fit: on the disk that holds ``directory`` (its nearest
+    existing folder), or under the process's file-size limit (``ulimit -f``), which would
+    otherwise end the run in the middle of writing (HDF5 even crashes the interpreter)."""
+    import resource
+    import shutil
+    from pathlib import Path
+
+    folder = Path(directory)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if total > free:
+        raise InputError(f"{where}: the results need about {total / 1e6:.3g} MB, but only {free / 1e6:.3g} MB are "
+                         f"free on the disk that holds {directory}; free some space or set [output] directory "
+                         "to another disk")
+    limit, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if limit != resource.RLIM_INFINITY and largest > limit:
+        raise InputError(f"{where}: the largest result file needs about {largest / 1e6:.3g} MB, more than this "
+                         f"process may write to one file ({limit / 1e6:.3g} MB, ulimit -f); raise the limit")
+
+
+__all__ = ["MAX_HASH_TABLE_SIZE", "check_output_space", "check_sizes", "draw_count", "encoding_features",
+           "network_parameters", "output_bytes"]

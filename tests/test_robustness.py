@@ -455,3 +455,17 @@ def test_compare_takes_the_lock_of_its_folder(case):
     with FolderLock(case.results("compared") / "compare", "gravuq compare other.toml"):
         result = invoke("compare", config, "-q")
     assert result.exit_code == 2 and f"pid {os.getpid()}" in result.output
+
+
+def test_results_that_cannot_fit_on_disk_or_under_ulimit_are_refused_before_the_work(tmp_path, monkeypatch):
+    import resource
+
+    from gravuq.sizes import check_output_space
+
+    check_output_space(tmp_path / "new", 1e3, 1e3, "config.toml")
+    with pytest.raises(InputError, match="free on the disk"):
+        check_output_space(tmp_path / "new", 1e18, 1e18, "config.toml")
+    # A file-size limit (ulimit -f) made HDF5 crash the interpreter in the middle of posterior.nc.
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (40_000, resource.RLIM_INFINITY))
+    with pytest.raises(InputError, match="ulimit -f"):
+        check_output_space(tmp_path / "new", 1e6, 1e6, "config.toml")
