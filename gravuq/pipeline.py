@@ -146,14 +146,15 @@ def read_truth(config: Config, mesh: TensorMesh) -> np.ndarray | None:
 
 def prepare(config: Config, log: Log = quiet) -> Setup:
     """Read mesh, stations and truth, and build the forward operator (printing its memory)."""
-    unused = unused_key_warning(config)
-    if unused:
-        log(f"warning: {unused}")
     mesh = mesh_from_config(config.mesh)
     survey = read_survey(config.data)
     stations = survey.coordinates
     warn_outside(mesh, stations, survey.source, log)
     truth = read_truth(config, mesh)
+    # After the inputs are read: a bad file's error stays the one line a failed run prints.
+    unused = unused_key_warning(config)
+    if unused:
+        log(f"warning: {unused}")
     forward = config.forward
     budget = MemoryBudget.from_gb(forward.memory_limit_gb)
     log(f"building the forward operator: {survey.n_stations} stations, {mesh.n_cells} cells")
