@@ -8,7 +8,7 @@ the main app with :func:`register`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
     def report(
         results: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", show_default=False,
             help="Results folder of a gravuq ensemble, invert or demo run (holds summary.nc and metrics.json).")],
-        output: Annotated[Optional[Path], typer.Option("--output", "-o",
+        output: Annotated[Path | None, typer.Option("--output", "-o",
             help="HTML file to write. Default: RESULTS_DIR/report.html.")] = None,
         quiet: QuietOption = False,
     ) -> None:

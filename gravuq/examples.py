@@ -23,8 +23,7 @@ import numpy as np
 
 from .config import load_config
 from .forward import sensitivity_matrix
-from .io import model_dataset, write_netcdf, write_text_atomic
-from .io import write_stations_csv
+from .io import model_dataset, write_netcdf, write_stations_csv, write_text_atomic
 from .mesh import TensorMesh
 from .synthetic import b1_mesh, dipping_block_density
 
@@ -37,8 +36,8 @@ STATION_ELEVATION = 1.0
 #: The geometries: (origin west, south, bottom in m; what the config says about them).
 GEOMETRIES = {
     "ground": ((-25.0, -25.0, -550.0), "mesh top = ground surface at z = 0 m; stations 1 m above it"),
-    "b1": ((-25.0, -25.0, -525.0), "the seed paper's B1 geometry: mesh top z = +25 m, stations at z = +1 m "
-                                    "inside the top layer (for benchmarks)"),
+    "b1": ((-25.0, -25.0, -525.0), ("the seed paper's B1 geometry: mesh top z = +25 m, stations at z = +1 m "
+                                     "inside the top layer (for benchmarks)")),
 }
 
 _CONFIG = """\

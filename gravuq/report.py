@@ -31,22 +31,22 @@ REPORT_FILE = "report.html"
 
 #: metrics.json keys shown in the table: (label, unit, what it means).
 METRICS = {
-    "chi2_per_datum": ("chi²/N of the mean model", "", "misfit of the mean model's gz against the stated std; "
-                       "about 1 fits the data to their noise, far below 1 fits the noise too"),
-    "chi2_per_datum_learned": ("chi²/N against the learned noise", "", "the same against the noise model the "
-                               "method learned (stated std times a factor, plus a floor)"),
+    "chi2_per_datum": ("chi²/N of the mean model", "", ("misfit of the mean model's gz against the stated std; "
+                       "about 1 fits the data to their noise, far below 1 fits the noise too")),
+    "chi2_per_datum_learned": ("chi²/N against the learned noise", "", ("the same against the noise model the "
+                               "method learned (stated std times a factor, plus a floor)")),
     "rms_mgal": ("RMS residual", "mGal", "root-mean-square of predicted minus observed gz"),
     "members": ("draws", "", "posterior draws (ensemble members, SVGD particles or exact draws)"),
     "members_chi2_mean": ("members' chi²/N, mean", "", "each draw's own data fit"),
     "runtime_s": ("runtime", "s", "wall time of the method (not of reading and writing)"),
     "model_rmse": ("model RMSE", "kg/m³", "root-mean-square difference of the mean from the truth"),
-    "coverage_90": ("coverage of the 90 % interval", "", "fraction of cells whose true density lies in "
-                    "[q05, q95]; 0.90 is calibrated"),
-    "coverage_90_above_threshold": ("coverage, cells above threshold", "", "the same over the cells whose "
-                                    "truth exceeds the threshold (the body a drill would target)"),
+    "coverage_90": ("coverage of the 90 % interval", "", ("fraction of cells whose true density lies in "
+                    "[q05, q95]; 0.90 is calibrated")),
+    "coverage_90_above_threshold": ("coverage, cells above threshold", "", ("the same over the cells whose "
+                                    "truth exceeds the threshold (the body a drill would target)")),
     "crps": ("CRPS", "kg/m³", "continuous ranked probability score, mean over cells (lower is better)"),
-    "exceedance_auc": ("exceedance AUC", "", "ROC area of P(density > threshold) against the true cells above "
-                       "it (1 ranks every body cell first, 0.5 is chance)"),
+    "exceedance_auc": ("exceedance AUC", "", ("ROC area of P(density > threshold) against the true cells above "
+                       "it (1 ranks every body cell first, 0.5 is chance)")),
 }
 
 
@@ -291,7 +291,7 @@ def build_report(directory: str | Path) -> str:
         line = (f"The spread of this run comes from <b>{source}</b>." if not exact else
                 "The spread of this run comes from <b>exact Gaussian moments</b> (no sampling error).")
         if draws is not None:
-            line += (f" Probabilities are uncertain by about ±{p_error:.2f}; {int(math.ceil(1 / 0.05**2 / 4))} "
+            line += (f" Probabilities are uncertain by about ±{p_error:.2f}; {math.ceil(1 / 0.05**2 / 4)} "
                      "draws would bring that to ±0.05.")
         if "unresolved" in facts:
             rule = ("posterior sd within 5 % of the prior sd" if draws is None else

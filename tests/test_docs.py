@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import invoke
 
 from gravuq.config import DataColumns
 from gravuq.config._checks import SECTIONS, _settings
-from helpers import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

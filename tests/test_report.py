@@ -7,12 +7,11 @@ from __future__ import annotations
 import base64
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
+from helpers import PNG_MAGIC, check_success, invoke
 
 from gravuq.report import build_report, figures
-from helpers import PNG_MAGIC, check_success, invoke
 
 
 class Page(HTMLParser):

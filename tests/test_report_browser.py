@@ -13,7 +13,6 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from helpers import check_success, invoke
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
