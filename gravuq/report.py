@@ -82,7 +82,8 @@ def figures(method: str, draws: int | None, threshold: float, has_truth: bool) -
                          "the draws allow.")
     probability_caveat = ("Only as good as the Gaussian prior: a compact body with a sharp edge is smoother in "
                           "the prior than in the ground." if exact else
-                          f"Differences smaller than a band. A probability of 0 or 1 means none or all of "
+                          f"Probabilities within one band of each other cannot be told apart. A probability "
+                          f"of 0 or 1 means none or all of "
                           f"{draws} draws, not certainty: with {draws} draws a true probability as low as "
                           f"{max(0.0, 1 - 3 / draws):.2f} can show as 1 (rule of three).")
     std_trust = ("Exact posterior sd under the Gaussian model." if exact else
@@ -119,8 +120,9 @@ def figures(method: str, draws: int | None, threshold: float, has_truth: bool) -
                probability_caveat),
         Figure("drilling_map.png", "Drilling map", "Where in plan a target above the threshold is likely, and "
                "the depth below the mesh top to the first cell with P > 0.5.",
-               "Depths to a target are the least certain part of a gravity inversion; "
-               + ("" if exact else "with few draws a column's largest P is biased upward; ") + probability_caveat),
+               "Depths to a target are the least certain part of a gravity inversion"
+               + ("" if exact else "; with few draws a column's largest P is biased upward") + ". "
+               + probability_caveat),
         Figure("training_curve.png", "Training misfit",
                "Whether each network reached the target misfit, and when it stopped.",
                "A low final misfit alone does not make a draw a good posterior sample."),
