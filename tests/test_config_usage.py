@@ -49,10 +49,13 @@ def test_a_config_that_uses_every_key_it_sets_is_silent(tmp_path):
     ('method = "ensemble"\nensemble_mode = "init"\nwarm_start = true', ["[inference] warm_start"]),
     ('method = "gaussian"\nepochs = 10\nsvgd_kernel = "weight"', ["[inference] epochs", "[inference] svgd_kernel"]),
     ('method = "svgd"\ntrainer = "adam"\nmembers = 4', ["[inference] trainer"]),
+    ('method = "ensemble"\nensemble_mode = "rml"', ["[model] bounds"]),
+    ('method = "ensemble"\nensemble_mode = "init"', []),
     ('method = "deterministic"\nmembers = 4\nnoise = "stated"', ["[inference] members", "[inference] noise"]),
 ])
 def test_each_method_names_what_it_ignores(tmp_path, inference, unused):
-    assert unused_keys(_config(tmp_path, inference)) == unused
+    model = "bounds = [-500.0, 500.0]" if "ensemble_mode" in inference else ""
+    assert unused_keys(_config(tmp_path, inference, model)) == unused
 
 
 def test_the_table_knows_every_inference_key():

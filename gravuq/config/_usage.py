@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import tomllib
 
+from ._checks import _settings
+
 #: ``[inference]`` keys of the shared prior and noise model (the probabilistic methods).
 PRIOR_KEYS = frozenset({"prior_std", "prior_correlation_length", "prior_vertical_correlation_length",
                         "depth_weighting", "prior_scale", "prior_scale_smoothing", "noise"})
@@ -46,9 +48,19 @@ def _inference_keys(method: str, trainer: str, ensemble_mode: str) -> frozenset[
     return COMMON
 
 
-def _model_keys(method: str) -> str | frozenset[str]:
-    if method in ("deterministic", "ensemble", "svgd", "last_layer"):
+#: ``[model]`` keys of the output head. The networks of rml and prior_function members and of
+#: SVGD particles are added to an unbounded prior draw and output a departure in prior sds
+#: (a linear head), so these two have no effect there.
+HEAD_KEYS = frozenset({"bounds", "head"})
+
+
+def _model_keys(method: str, ensemble_mode: str) -> str | frozenset[str]:
+    if method in ("deterministic", "last_layer") or (method == "ensemble" and ensemble_mode == "init"):
         return MODEL_ALL
+    if method in ("ensemble", "svgd"):
+        from ._sections import ModelConfig
+
+        return frozenset(key for key in _settings(ModelConfig) if key not in HEAD_KEYS)
     if method == "tikhonov":
         return frozenset({"bounds"})
     return frozenset()
@@ -63,7 +75,7 @@ def unused_keys(config) -> list[str]:
         return []
     inference = config.inference
     used = _inference_keys(inference.method, inference.trainer, inference.ensemble_mode)
-    model_used = _model_keys(inference.method)
+    model_used = _model_keys(inference.method, inference.ensemble_mode)
     unused = [f"[inference] {key}" for key in document.get("inference", {}) if key not in used]
     if model_used != MODEL_ALL:
         unused += [f"[model] {key}" for key in document.get("model", {}) if key not in model_used]
