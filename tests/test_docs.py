@@ -15,7 +15,7 @@ from gravuq.config._checks import SECTIONS, _settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = ("index.md", "config.md", "outputs.md", "methods.md", "conventions.md")
+PAGES = ("index.md", "config.md", "outputs.md", "methods.md", "conventions.md", "runs.md")
 
 
 def _section(text: str, name: str) -> str:
