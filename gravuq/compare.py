@@ -23,7 +23,7 @@ import numpy as np
 from .config import Config
 from .errors import InputError
 from .io import csv_text, write_text_atomic
-from .io._lock import FolderLock
+from .io import FolderLock
 from .outputs import write_outputs
 from .pipeline import Log, Recovery, Setup, prepare, quiet, recover, timed
 from .runs import STAGING, RunRecord, check_output_directory, guard_output_directory, publish

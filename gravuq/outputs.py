@@ -15,7 +15,7 @@ import numpy as np
 
 from . import __version__
 from .io import atomic_path, model_dataset, write_netcdf, write_text_atomic
-from .io._json import metrics_json
+from .io import metrics_json
 from .pipeline import Log, Recovery, Setup, quiet
 from .posterior import inference_data
 

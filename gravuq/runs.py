@@ -5,7 +5,7 @@ folder, prepare, recover with checkpoints, write, record) and ``gravuq forward``
 the config hash and path, the digests of the input files, the seed and timings: what is needed
 to reproduce the run; for complete results also the SHA-256 of every file of the set.
 
-The whole-run rules (docs/runs.md): one writer per folder (:class:`~gravuq.io._lock.FolderLock`);
+The whole-run rules (docs/runs.md): one writer per folder (:class:`~gravuq.io.FolderLock`);
 a run's files replace the old set as a whole (written into a staging folder, renamed into place,
 recorded last), with the products derived from the old set removed; a rerun of finished results
 with the same config and inputs does nothing unless forced; the checkpoint goes once the results
@@ -34,8 +34,7 @@ from .constants import GRAVITY_UNITS_TO_MGAL
 from .errors import InputError
 from .forward import MemoryBudget, exact_operator
 from .io import Checkpointer, mesh_from_config, read_station_table, write_stations_csv, write_text_atomic
-from .io._lock import FolderLock
-from .io._manifest import RUN_RECORD, file_digest, folder_manifest, manifest_mismatches, read_run_record
+from .io import RUN_RECORD, FolderLock, file_digest, folder_manifest, manifest_mismatches, read_run_record
 from .outputs import write_outputs
 from .sizes import check_output_space, check_sizes, output_bytes
 from .pipeline import Log, Recovery, prepare, quiet, read_truth, recover, timed, warn_outside

@@ -14,7 +14,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..io import mesh_from_dataset
-from ..io._manifest import verify_manifest
+from ..io import verify_manifest
 from ..mesh import TensorMesh
 from ..survey import evaluate_trend
 
