@@ -167,7 +167,9 @@ class LevenbergMarquardt(StepRule):
                  None if white is None else jax.random.rademacher(white_key, white.shape, white.dtype))
             return _tree_map(jnp.square, transpose(z))
 
-        estimate = _tree_map(lambda x: jnp.mean(x, axis=0), jax.vmap(probe)(jax.random.split(key, self.probes)))
+        # One probe after the other (lax.map), not vmapped: a probe's transpose holds the network's
+        # cotangents at every cell, and at 10^6 cells several at once would dominate the memory.
+        estimate = _tree_map(lambda x: jnp.mean(x, axis=0), jax.lax.map(probe, jax.random.split(key, self.probes)))
         first = sum(jnp.sum(x) for x in jax.tree.leaves(previous)) == 0
         weight = jnp.where(first, 0.0, self.memory)
         diagonal = _tree_map(lambda old, new: weight * old + (1.0 - weight) * new, previous, estimate)
