@@ -55,12 +55,15 @@ def register(app: typer.Typer) -> None:
     def predict(
         results_dir: ResultsArgument,
         stations: Annotated[Path, typer.Argument(metavar="STATIONS.csv",
-            help="CSV of new stations with a header and columns x, y, z (m, z elevation positive up); other "
-                 "columns are ignored.", show_default=False)],
+            help="CSV of new stations with a header and columns x, y, z (m, z elevation positive up), "
+                 "optionally std (mGal, the accuracy new observations would have); other columns are copied "
+                 "to the output.", show_default=False)],
         output: Annotated[Optional[Path], typer.Option(
             "--output", "-o",
-            help="CSV to write: x, y, z (m), gz_mean, gz_std, gz_q05, gz_q95 (mGal, positive downward, regional "
-                 "trend added back). Default: RESULTS_DIR/predict.csv.")] = None,
+            help="CSV to write: the input's other columns, x, y, z (m), gz_mean, gz_std, gz_q05, gz_q95 (the "
+                 "noise-free field) and gz_obs_std (a new observation: the field's spread plus the run's noise "
+                 "model at the file's std column, or its learned floor without one), mGal positive downward, "
+                 "regional trend added back. Default: RESULTS_DIR/predict.csv.")] = None,
         quiet: QuietOption = False,
     ) -> None:
         """Posterior-predictive gz (mGal, positive down) of the noise-free field at new stations: mean,
@@ -73,7 +76,7 @@ def register(app: typer.Typer) -> None:
 
             from gravuq.errors import InputError
             from gravuq.io import read_stations_csv
-            from gravuq.products import load_results, predict as predict_gz, write_predictions
+            from gravuq.products import load_results, predict as predict_gz, with_columns, write_predictions
             from gravuq.forward import check_station_distance
 
             target = check_output_file(output if output is not None else results_dir / "predict.csv", "--output",
@@ -88,7 +91,7 @@ def register(app: typer.Typer) -> None:
                 raise InputError(message) from None
             coordinates = np.stack([table.x, table.y, table.z], axis=1)
             check_station_distance(results.mesh, coordinates, str(stations))
-            prediction = predict_gz(results, coordinates)
+            prediction = with_columns(predict_gz(results, coordinates, table.std), table.extra)
             path = write_predictions(target, prediction)
             log(f"wrote {path} ({prediction.x.size} stations, {results.n_draws} draws)")
 

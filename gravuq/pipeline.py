@@ -27,11 +27,11 @@ from .config import Config, unused_key_warning
 from .errors import InputError
 from .forward import MemoryBudget, MemoryEstimate, dense_float64_bytes, make_operator
 from .inference import METHODS, Hooks, InverseProblem, MethodResult, PriorSettings
-from .inference.prior_settings import ProbabilisticModel, build_model
 from .inference.deterministic import DeterministicSettings
 from .inference.ensemble import EnsembleSettings
 from .inference.gaussian import GaussianSettings
 from .inference.last_layer import LastLayerSettings
+from .inference.prior_settings import ProbabilisticModel, build_model
 from .inference.svgd import SvgdSettings
 from .inference.tikhonov import TikhonovSettings
 from .inference.training import TrainingSettings
@@ -99,6 +99,18 @@ class Setup:
             self.cache["dense"] = np.asarray(self.operator.dense("float64"), np.float64)
         return self.cache["dense"]
 
+    def float64_operator(self):
+        """The forward operator in float64 (the configured one when it is float64), matrix-free
+        or FFT: for learning the prior where the dense matrix does not fit."""
+        if self.config.forward.dtype == "float64":
+            return self.operator
+        if "operator64" not in self.cache:
+            forward = self.config.forward
+            mode = "fft" if self.operator.kind == "fft" else "matrix_free"
+            self.cache["operator64"], _ = make_operator(self.mesh, self.survey.coordinates, mode, "float64",
+                                                        forward.chunk_size, self.budget.limit_bytes)
+        return self.cache["operator64"]
+
     def model(self) -> ProbabilisticModel:
         """The prior and noise model of ``[inference]``, built or learned once per settings."""
         settings = prior_settings(self.config)
@@ -107,9 +119,13 @@ class Setup:
             purpose = (f"[inference] prior_scale = '{settings.scale}'" if settings.scale != "fixed"
                        else "[inference] noise = 'learned'")
             if settings.learns and not self.dense_fits():
-                self.dense(purpose)  # raises with the sizes
-            self.cache[key] = build_model(settings, self.mesh, self.survey.gz, self.survey.std,
-                                          lambda: self.dense(purpose), self.log)
+                if settings.scale == "hierarchical":
+                    self.dense(purpose)  # per-cell scales need the matrix: raises with the sizes
+                self.cache[key] = build_model(settings, self.mesh, self.survey.gz, self.survey.std, None, self.log,
+                                              operator=self.float64_operator)
+            else:
+                self.cache[key] = build_model(settings, self.mesh, self.survey.gz, self.survey.std,
+                                              lambda: self.dense(purpose), self.log)
         return self.cache[key]
 
     def prior(self):
@@ -148,13 +164,20 @@ def prepare(config: Config, log: Log = quiet) -> Setup:
     """Read mesh, stations and truth, and build the forward operator (printing its memory)."""
     mesh = mesh_from_config(config.mesh)
     survey = read_survey(config.data)
-    stations = survey.coordinates
-    warn_outside(mesh, stations, survey.source, log)
+    warn_outside(mesh, survey.coordinates, survey.source, log)
     truth = read_truth(config, mesh)
     # After the inputs are read: a bad file's error stays the one line a failed run prints.
     unused = unused_key_warning(config)
     if unused:
         log(f"warning: {unused}")
+    return prepare_survey(config, mesh, survey, truth, log)
+
+
+def prepare_survey(config: Config, mesh: TensorMesh, survey: Survey, truth: np.ndarray | None,
+                   log: Log = quiet) -> Setup:
+    """The :class:`Setup` of ``survey`` on ``mesh`` (its forward operator built), for surveys
+    read otherwise than by ``[data]`` (a held-out split)."""
+    stations = survey.coordinates
     forward = config.forward
     budget = MemoryBudget.from_gb(forward.memory_limit_gb)
     log(f"building the forward operator: {survey.n_stations} stations, {mesh.n_cells} cells")
@@ -282,8 +305,19 @@ def recover(setup: Setup, method: str | None = None, progress=None, checkpoint=N
     key = jax.random.key(setup.config.inference.seed)
     problem = setup.problem(method)
     result, runtime = timed(METHODS[method].run, problem, settings, key, hooks)
-    return score(setup, method, result, runtime, problem.std)
+    recovery = score(setup, method, result, runtime, problem.std)
+    if method in PROBABILISTIC:
+        recovery.metrics["noise_model"] = noise_model(setup)
+    return recovery
 
 
-__all__ = ["Log", "Recovery", "Setup", "method_settings", "prepare", "prior_settings", "quiet", "read_truth",
+def noise_model(setup: Setup) -> dict:
+    """The noise a new observation with stated std ``s`` (mGal) has under the run's model, for
+    metrics.json and ``gravuq predict``: std ``sqrt((scale * s)^2 + floor_mgal^2)``."""
+    model = setup.model()
+    return {"noise": prior_settings(setup.config).noise, "scale": float(model.noise_scale),
+            "floor_mgal": float(model.noise_floor)}
+
+
+__all__ = ["Log", "Recovery", "Setup", "method_settings", "noise_model", "prepare", "prepare_survey", "prior_settings", "quiet", "read_truth",
            "recover", "score", "summarise", "timed", "training_settings", "warn_outside"]

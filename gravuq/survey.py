@@ -149,6 +149,19 @@ class Survey:
         """
         return evaluate_trend(self.trend_coefficients, self.trend_origin, x, y)
 
+    def subset(self, rows: np.ndarray, source: str | None = None) -> Survey:
+        """The stations ``rows`` (indices) with the regional trend refitted to them alone (by
+        the same ``detrend``), so that nothing of the other stations enters, as for a held-out
+        check."""
+        rows = np.asarray(rows)
+        x, y, observed = self.x[rows], self.y[rows], self.gz_observed[rows]
+        source = source or f"{self.source} ({rows.size} of {self.n_stations} stations)"
+        coefficients, origin = fit_trend(x, y, observed, self.detrend, source=source)
+        regional = evaluate_trend(coefficients, origin, x, y)
+        return dataclasses.replace(self, x=x, y=y, z=self.z[rows], gz=observed - regional, std=self.std[rows],
+                                   regional=regional, trend_coefficients=coefficients, trend_origin=origin,
+                                   source=source)
+
     def with_gz(self, gz: np.ndarray) -> Survey:
         """The same stations, std and trend with new (detrended) data ``gz`` in mGal."""
         return dataclasses.replace(self, gz=gz)

@@ -246,20 +246,35 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
             value, (_, grad) = _value_and_grad(gram, data, stated, jnp.asarray(inner))
             return -float(value), -np.asarray(grad)
 
-        start_point = np.clip(inner_start, [b[0] for b in inner_bounds], [b[1] for b in inner_bounds])
-        result = optimize.minimize(objective, start_point, jac=True, method="L-BFGS-B", bounds=inner_bounds)
-        return result.x, -float(result.fun)
+        low, high = [b[0] for b in inner_bounds], [b[1] for b in inner_bounds]
+        # The noise scale and the floor trade off (both explain misfit), with a local optimum for
+        # each: start from the current point and from a floor of a tenth of the data's spread.
+        starts = [inner_start]
+        if learn_floor:
+            starts.append(np.array([inner_start[0], 0.0, np.log(0.1 * scale_data)]))
+        best_fit = None
+        for start_point in starts:
+            result = optimize.minimize(objective, np.clip(start_point, low, high), jac=True, method="L-BFGS-B",
+                                       bounds=inner_bounds)
+            if best_fit is None or result.fun < best_fit.fun:
+                best_fit = result
+        return best_fit.x, -float(best_fit.fun)
 
     inner_now = np.array([np.log(start.prior_std), np.log(start.noise_scale), np.log(floor_start)])
 
     def profile(values):
         nonlocal inner_now
         outer, jacobian = outer_of(values)
-        gram, pullback = builder.with_vjp(outer)
         counts["grams"] += 1
-        inner_now, value = inner_fit(gram, inner_now)
-        _, (gradient_gram, _) = _value_and_grad(gram, data, stated, jnp.asarray(inner_now))
-        gradient = np.asarray(pullback(gradient_gram))
+        if not free:  # nothing of K is learned: no gradient through it
+            gram = builder(outer)
+            inner_now, value = inner_fit(gram, inner_now)
+            gradient = np.zeros(3)
+        else:
+            gram, pullback = builder.with_vjp(outer)
+            inner_now, value = inner_fit(gram, inner_now)
+            _, (gradient_gram, _) = _value_and_grad(gram, data, stated, jnp.asarray(inner_now))
+            gradient = np.asarray(pullback(gradient_gram))
         penalty, penalty_gradient = _log_hyperprior(outer, free)
         value, gradient = value + penalty, (gradient + penalty_gradient) @ jacobian
         if value > best["value"]:
@@ -287,25 +302,38 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
                        time.perf_counter() - begun)
 
 
-def hyperparameter_uncertainty(matrix, data, stated_std, mesh: TensorMesh, values: Hyperparameters) -> dict:
+def hyperparameter_uncertainty(matrix, data, stated_std, mesh: TensorMesh, values: Hyperparameters,
+                               structure: tuple[str, ...] = ("horizontal",)) -> dict:
     """Laplace standard errors of the learned values: the inverse Hessian of minus the log
-    evidence at ``values`` over ``(log prior_std, log noise_scale, log horizontal_length,
-    log vertical_length, depth_exponent)`` (the floor, when it is learned, is held fixed);
-    returns each one's standard error on that scale (a relative error for the logs)."""
+    evidence at ``values`` over what was learned, ``log prior_std``, ``log noise_scale`` and,
+    by ``structure`` (as for :func:`learn_hyperparameters`), ``log horizontal_length`` (the
+    vertical length tied to it unless ``"vertical"`` is learned too), ``log vertical_length``
+    and ``depth_exponent`` (the floor is held fixed). Returns each one's standard error on that
+    scale (a relative error for the logs)."""
     builder = StructureGram(matrix, mesh)
     data = jnp.asarray(data, jnp.float64)
     stated = jnp.asarray(stated_std, jnp.float64)
     floor = np.log(max(values.noise_floor, 1e-12 * float(np.std(np.asarray(data)))))
+    names = ["log_prior_std", "log_noise_scale"]
+    point = [np.log(values.prior_std), np.log(values.noise_scale)]
+    for name, value in (("horizontal", np.log(values.horizontal_length)), ("vertical", np.log(values.vertical_length)),
+                        ("depth", values.depth_exponent)):
+        if name in structure:
+            names.append({"horizontal": "log_horizontal_length", "vertical": "log_vertical_length",
+                          "depth": "depth_exponent"}[name])
+            point.append(value)
+    ratio = np.log(values.vertical_length / values.horizontal_length)
 
     def minus_evidence(theta):
-        gram = builder._gram(jnp.stack([theta[2], theta[3], theta[4]]))
+        named = dict(zip(names, theta))
+        log_h = named.get("log_horizontal_length", jnp.log(values.horizontal_length))
+        log_v = named.get("log_vertical_length", log_h + ratio)
+        beta = named.get("depth_exponent", jnp.asarray(values.depth_exponent, jnp.float64))
+        gram = builder._gram(jnp.stack([log_h, log_v, beta]))
         return -_log_evidence(gram, data, stated, jnp.stack([theta[0], theta[1], jnp.asarray(floor)]))
 
-    point = jnp.array([np.log(values.prior_std), np.log(values.noise_scale), np.log(values.horizontal_length),
-                       np.log(values.vertical_length), values.depth_exponent])
-    covariance = np.linalg.inv(np.asarray(jax.hessian(minus_evidence)(point)))
+    covariance = np.linalg.inv(np.asarray(jax.hessian(minus_evidence)(jnp.asarray(point, jnp.float64))))
     errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
-    names = ("log_prior_std", "log_noise_scale", "log_horizontal_length", "log_vertical_length", "depth_exponent")
     return dict(zip(names, errors.tolist()))
 
 

@@ -81,6 +81,27 @@ def gaussian_moments(matrix, data, std, prior: GaussianPrior):
     return mean, variance, log_evidence
 
 
+@jax.jit
+def _predictive(matrix, data, std, prior: GaussianPrior, held):
+    gc, factor = station_system(matrix, std, prior)
+    cross = prior.covariance_apply(held) @ matrix.T  # H C G^T, (held, stations)
+    mean = cross @ jsl.cho_solve((factor, True), data)
+    reduction = jsl.solve_triangular(factor, cross.T, lower=True)
+    variance = jnp.sum(prior.covariance_apply(held) * held, axis=1) - jnp.sum(reduction**2, axis=0)
+    return mean, jnp.maximum(variance, 0.0)
+
+
+def gaussian_predictive(matrix, data, std, prior: GaussianPrior, held_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """The exact posterior-predictive mean and variance (mGal, mGal^2) of the noise-free field at
+    other stations, whose sensitivity is ``held_matrix`` (mGal per kg/m^3): ``H m`` under the
+    posterior of ``data`` (``matrix``, ``std`` in mGal, ``prior``), ``H C G^T S^-1 d`` and
+    ``diag(H C H^T - H C G^T S^-1 G C H^T)``. Add the noise of a new observation to the variance
+    to score predictions of observed values."""
+    as64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
+    mean, variance = _predictive(as64(matrix), as64(data), as64(std), prior, as64(held_matrix))
+    return np.asarray(mean), np.asarray(variance)
+
+
 def rml_solutions(matrix, std, prior: GaussianPrior, anchors, targets) -> np.ndarray:
     """The exact randomised-MAP solutions ``argmin |(G m - d_k) / std|^2 + |C^(-1/2) (m - a_k)|^2``
     for anchors ``a_k`` ``(members, cells)`` kg/m^3 and data ``d_k`` ``(members, stations)`` mGal:
@@ -103,4 +124,4 @@ def gaussian_posterior(matrix, data, std, prior: GaussianPrior, key, draws: int 
                              np.asarray(samples), np.asarray(prior_draws))
 
 
-__all__ = ["GaussianPosterior", "gaussian_moments", "gaussian_posterior", "rml_solutions", "station_system"]
+__all__ = ["GaussianPosterior", "gaussian_moments", "gaussian_posterior", "gaussian_predictive", "rml_solutions", "station_system"]

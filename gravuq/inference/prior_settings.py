@@ -9,25 +9,35 @@ gz and std in mGal.
 
 - ``"fixed"``: the Gaussian prior of ``std`` (kg/m^3), ``correlation_length`` and
   ``vertical_correlation_length`` (m) and the Li-Oldenburg ``depth_exponent``, as given;
-- ``"learned"`` (the default): three candidates learned by type-II maximum likelihood
+- ``"learned"`` (the default): two candidates learned by type-II maximum likelihood
   (:mod:`gravuq.inference.empirical_bayes`, the given values as the start): a correlated prior
-  (scale, depth weighting, horizontal and vertical correlation lengths, with the noise model),
-  and per-cell scales of an independent prior (``_hierarchical.py``: a bounded, smoothed EM from
-  the learned scale and its quarters, with the learned noise); the one that predicts the
-  stations best, by the
-  closed-form leave-one-out log predictive density, is kept (the evidence alone can be gamed by
-  thousands of hyperparameters). Smooth, space-filling density favours the first; compact
-  bodies the last;
+  (scale and horizontal correlation length, the vertical one tied to it, with the noise model),
+  and per-cell scales (``_hierarchical.py``: a bounded, smoothed EM from the learned scale and
+  its quarter, on a correlation of at most two cells, with the learned noise). The evidence
+  picks between them unless the per-cell scales predict the stations clearly worse by the
+  closed-form leave-one-out log predictive density (by more than :data:`HOLDOUT_GUARD` nats a
+  station: the evidence alone can be gamed by thousands of hyperparameters). Both scores are
+  reported. Smooth, space-filling density favours the first; compact bodies the second;
 - ``"hierarchical"``: the per-cell scales, whatever leave-one-out says.
 
 ``noise``: ``"learned"`` (a scale factor on the stated std and an additive floor, learned with
-the prior) or ``"stated"``. Learning needs the dense float64 sensitivity.
+the prior) or ``"stated"``.
+
+Cost. The dense evidence builds the station gram ``G R G^T`` (``N^2 x cells`` products) and
+its gradient at every outer step, and the per-cell EM a posterior variance per step. Where the
+gradient-based fit would take more than :data:`DENSE_FLOP_BUDGET` floating-point operations
+(about a minute on two cores), the correlation length is chosen on a grid of
+:data:`LENGTH_GRID_CELLS` cell widths instead (one gram each, no gradient), and per-cell scales
+are not tried unless asked for (``"hierarchical"``). Where the dense matrix does not fit at all,
+the prior and noise are learned from a randomised Nystrom factor of the gram
+(:mod:`gravuq.inference.matrix_free_evidence`; products with the operator only; exact when its
+rank reaches the number of stations). metrics.json says which was done.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -42,6 +52,25 @@ HIERARCHICAL_STEPS = 30
 
 #: Per-cell scales sit on a correlation of at most this many horizontal cells.
 PER_CELL_LENGTH = 2.0
+
+#: Correlation lengths tried, in mean horizontal cell widths, where the length is not fitted by
+#: gradients (see the module notes).
+LENGTH_GRID_CELLS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+#: Floating-point operations beyond which the dense evidence fit and the per-cell EM give way
+#: to the matrix-free evidence (see the module notes).
+DENSE_FLOP_BUDGET = 1.0e12
+
+
+def dense_evidence_flops(stations: int, cells: int) -> float:
+    """About what the dense evidence fit costs: 16 outer steps, each a gram and its gradient."""
+    return 16 * 3 * 2.0 * stations**2 * cells
+
+
+def per_cell_flops(stations: int, cells: int) -> float:
+    """About what the per-cell EM costs: two starts of HIERARCHICAL_STEPS posterior variances."""
+    return 2 * HIERARCHICAL_STEPS * 2 * 2.0 * stations**2 * cells
+
 
 #: Per-cell scales are refused when their leave-one-out log predictive density is worse than the
 #: constant prior's by more than this many nats per station.
@@ -82,13 +111,23 @@ class ProbabilisticModel:
     prior: GaussianPrior
     noise_std: np.ndarray
     info: dict
+    noise_scale: float = 1.0
+    noise_floor: float = 0.0
+
+    def noise_for(self, stated_std) -> np.ndarray:
+        """The noise std (mGal) of new observations with stated std ``stated_std`` (mGal):
+        ``sqrt((scale * stated)^2 + floor^2)``, the stated std itself when noise is not learned."""
+        stated = np.asarray(stated_std, np.float64)
+        return np.sqrt((self.noise_scale * stated) ** 2 + self.noise_floor**2)
 
 
-def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None) -> ProbabilisticModel:
+def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None, operator=None) -> ProbabilisticModel:
     """The prior and noise model of ``settings`` (see the module notes).
 
     ``data``, ``stated_std`` (mGal) and ``dense()`` (the float64 sensitivity, budget-checked by
-    the caller) are used only to learn.
+    the caller) are used only to learn. With ``dense`` None (it does not fit in memory) the
+    correlated prior and the noise are learned matrix-free from ``operator()`` (a float64
+    forward operator; :func:`~gravuq.inference.matrix_free_evidence.learn_matrix_free`).
     """
     log = log or (lambda message: None)
     stated = np.asarray(stated_std, np.float64)
@@ -96,7 +135,12 @@ def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None
     if not settings.learns:
         return ProbabilisticModel(given.prior(mesh), stated, {"prior_scale": "fixed", "noise": "stated",
                                                               **given.as_dict()})
+    stations, cells = stated.size, mesh.n_cells
+    if dense is None:
+        return _matrix_free_model(settings, mesh, data, stated, operator(), log)
     matrix = dense()
+    if dense_evidence_flops(stations, cells) > DENSE_FLOP_BUDGET and settings.scale == "learned":
+        return _grid_model(settings, mesh, matrix, data, stated, log)
     begun = time.perf_counter()
     noise_learned = settings.noise == "learned"
     if settings.scale == "fixed":
@@ -105,13 +149,27 @@ def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None
                                     learn_noise=noise_learned)
         info = {"prior_scale": "fixed", "noise": settings.noise, "learned": fit.as_dict(),
                 "seconds_learning": time.perf_counter() - begun}
-        return ProbabilisticModel(given.prior(mesh), fit.hyperparameters.noise_std(stated), info)
+        values = fit.hyperparameters
+        if not noise_learned:
+            return ProbabilisticModel(given.prior(mesh), stated, info)
+        return ProbabilisticModel(given.prior(mesh), values.noise_std(stated), info, values.noise_scale,
+                                  values.noise_floor)
     start = given if (settings.correlation_length > 0 or settings.depth_exponent > 0) else None
     candidates = {}  # name -> (prior, noise std, hyperparameters)
     log("learning the prior and noise model by evidence maximisation: a correlated prior ...")
     smooth = learn_hyperparameters(matrix, data, stated, mesh, start, learn_noise=noise_learned)
     candidates["correlated"] = _candidate(smooth, mesh, stated, noise_learned)
     prior, noise, values = candidates["correlated"]
+    if settings.scale == "learned" and per_cell_flops(stations, cells) > DENSE_FLOP_BUDGET:
+        reason = (f"per-cell scales not tried: their EM would take about {per_cell_flops(stations, cells):.2g} "
+                  f"floating-point operations ({stations} stations, {cells} cells); set [inference] prior_scale = "
+                  "\"hierarchical\" to have them anyway")
+        log(reason)
+        info = {"prior_scale": settings.scale, "noise": settings.noise, "learned": smooth.as_dict(),
+                "chosen": "correlated", "per_cell": reason, "hyperparameters": values.as_dict(),
+                "log_evidence": {"correlated": smooth.log_evidence}, "seconds_learning": time.perf_counter() - begun}
+        return ProbabilisticModel(prior, noise, info, values.noise_scale if noise_learned else 1.0,
+                                  values.noise_floor if noise_learned else 0.0)
     # Per-cell scales are for compact bodies: they sit on a short-range correlation (at most
     # PER_CELL_LENGTH cells), or the bodies are smeared into blobs of the learned length.
     cell = float(np.mean(np.concatenate([mesh.widths_x, mesh.widths_y])))
@@ -153,7 +211,67 @@ def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None
         log(f"warning: {message}")
     prior, noise, hyperparameters = candidates[chosen]
     info.update(chosen=chosen, hyperparameters=hyperparameters.as_dict(), seconds_learning=time.perf_counter() - begun)
-    return ProbabilisticModel(prior, noise, info)
+    if not noise_learned:
+        return ProbabilisticModel(prior, noise, info)
+    return ProbabilisticModel(prior, noise, info, hyperparameters.noise_scale, hyperparameters.noise_floor)
+
+
+def _grid_model(settings: PriorSettings, mesh, matrix, data, stated, log) -> ProbabilisticModel:
+    """The learned correlated prior where the gradient-based fit would cost too much: the
+    correlation length on a grid of cell multiples (one gram each, no gradient through it), the
+    scale and noise maximised at each; per-cell scales are not tried."""
+    begun = time.perf_counter()
+    noise_learned = settings.noise == "learned"
+    stations, cells = stated.size, mesh.n_cells
+    log(f"the gradient-based evidence fit would take about {dense_evidence_flops(stations, cells):.2g} floating-point "
+        f"operations ({stations} stations, {cells} cells): the correlation length is chosen on a grid of "
+        f"{len(LENGTH_GRID_CELLS)} lengths instead, and per-cell scales are not tried")
+    cell = float(np.mean(np.concatenate([mesh.widths_x, mesh.widths_y])))
+    fits = []
+    for factor in LENGTH_GRID_CELLS:
+        start = Hyperparameters(prior_std=settings.std, horizontal_length=factor * cell, vertical_length=factor * cell)
+        fit = learn_hyperparameters(matrix, data, stated, mesh, start, structure=(), learn_noise=noise_learned)
+        values = fit.hyperparameters
+        log(f"  evidence {fit.log_evidence:.6g} at L {factor * cell:.4g} m: sigma {values.prior_std:.4g} kg/m^3, "
+            f"noise scale {values.noise_scale:.3g}, floor {values.noise_floor:.3g} mGal")
+        fits.append(fit)
+    best = max(fits, key=lambda fit: fit.log_evidence)
+    values = best.hyperparameters
+    info = {"prior_scale": settings.scale, "noise": settings.noise, "chosen": "correlated", "length_grid": True,
+            "learned": best.as_dict(), "hyperparameters": values.as_dict(),
+            "evidence_by_length": {f"{fit.hyperparameters.horizontal_length:.6g}": fit.log_evidence for fit in fits},
+            "per_cell": "not tried (cost)", "seconds_learning": time.perf_counter() - begun}
+    if not noise_learned:
+        return ProbabilisticModel(values.prior(mesh), stated, info)
+    return ProbabilisticModel(values.prior(mesh), values.noise_std(stated), info, values.noise_scale,
+                              values.noise_floor)
+
+
+def _matrix_free_model(settings: PriorSettings, mesh, data, stated, operator, log) -> ProbabilisticModel:
+    """The learned model where the dense sensitivity does not fit: a correlated prior and the
+    noise by the Nystrom evidence (no per-cell scales, no leave-one-out: both need the matrix)."""
+    from .matrix_free_evidence import learn_matrix_free
+
+    if settings.scale == "hierarchical":
+        raise ValueError("per-cell (hierarchical) scales need the dense sensitivity")
+    begun = time.perf_counter()
+    noise_learned = settings.noise == "learned"
+    fixed = settings.scale == "fixed"
+    log("learning the prior and noise model from a randomised "
+        "Nystrom factor of the station gram (products with the operator only), one per correlation length")
+    values, evidence, details = learn_matrix_free(
+        operator, data, stated, mesh, learn_noise=noise_learned,
+        lengths=(settings.correlation_length,) if fixed else None, prior_std=settings.std if fixed else None, log=log)
+    if fixed:
+        values = replace(values, horizontal_length=settings.correlation_length,
+                         vertical_length=settings.given().vertical_length)
+    info = {"prior_scale": settings.scale, "noise": settings.noise, "chosen": "correlated", "matrix_free": True,
+            "learned": {**values.as_dict(), "log_evidence": evidence, **details},
+            "hyperparameters": values.as_dict(), "seconds_learning": time.perf_counter() - begun}
+    prior = settings.given().prior(mesh) if fixed else values.prior(mesh)
+    if not noise_learned:
+        return ProbabilisticModel(prior, stated, info)
+    return ProbabilisticModel(prior, values.noise_std(stated), info, values.noise_scale, values.noise_floor)
 
 
 def _candidate(fit, mesh, stated, noise_learned: bool):

@@ -144,6 +144,7 @@ def read_stations_csv(
     table = StationTable(
         x=column["x"], y=column["y"], z=column["z"], gz=column.get("gz"), std=column.get("std"),
         line=np.array([line for line, _ in rows]), source=source,
+        extra={name: [row[k] for _, row in rows] for k, name in enumerate(header) if k not in index.values()},
     )
     return check_table(table)
 

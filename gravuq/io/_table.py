@@ -19,7 +19,9 @@ class StationTable(NamedTuple):
     """Columns read from a station file, in the file's own units, before any conversion.
 
     ``gz`` and ``std`` are ``None`` when the file has no such column. ``line`` holds the 1-based
-    line number of each station in ``source``, so that later checks can name the row.
+    line number of each station in ``source``, so that later checks can name the row. ``extra``
+    maps the header name of every other column of a CSV to its cells as written (station names,
+    notes), so that outputs per station can carry them along.
     """
 
     x: np.ndarray
@@ -29,6 +31,7 @@ class StationTable(NamedTuple):
     std: np.ndarray | None
     line: np.ndarray
     source: str
+    extra: dict[str, list[str]] | None = None
 
 
 def check_table(table: StationTable) -> StationTable:

@@ -6,6 +6,8 @@ Conventions (SPEC section 1): x, y, z in metres, z elevation positive up; gz in 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +29,10 @@ class Prediction:
     """Posterior-predictive gz of the noise-free field at stations.
 
     ``x, y, z`` station coordinates (m, z up); ``gz_mean``, ``gz_std``, ``gz_q05``, ``gz_q95``
-    in mGal, positive downward, regional trend included; ``regional`` the trend added (mGal).
-    Each ``(station,)``. The spread is NaN for a single model (no posterior).
+    in mGal, positive downward, regional trend included; ``regional`` the trend added (mGal);
+    ``gz_obs_std`` the predictive sd of a new *observation* there (mGal): ``gz_std`` combined with
+    the noise of a new datum under the run's noise model. Each ``(station,)``. The spread is NaN
+    for a single model (no posterior). ``extra`` the input file's other columns, carried along.
     """
 
     x: np.ndarray
@@ -39,9 +43,25 @@ class Prediction:
     gz_q05: np.ndarray
     gz_q95: np.ndarray
     regional: np.ndarray
+    gz_obs_std: np.ndarray | None = None
+    extra: dict[str, list[str]] | None = None
 
 
-def predict(results: Results, stations: np.ndarray) -> Prediction:
+def noise_model(results: Results) -> dict | None:
+    """The run's noise model from its ``metrics.json`` (``{"noise", "scale", "floor_mgal"}``:
+    a new datum with stated std ``s`` mGal has noise ``sqrt((scale s)^2 + floor^2)``), or None
+    (a deterministic run, or results written before it was recorded)."""
+    path = Path(results.directory) / "metrics.json"
+    try:
+        found = json.loads(path.read_text(encoding="utf-8")).get("noise_model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(found, dict) or not {"scale", "floor_mgal"} <= set(found):
+        return None
+    return found
+
+
+def predict(results: Results, stations: np.ndarray, stated_std: np.ndarray | None = None) -> Prediction:
     """Posterior-predictive gz of the noise-free field at new stations.
 
     Each draw is pushed through the forward operator (:func:`gravuq.forward.make_operator`,
@@ -54,6 +74,9 @@ def predict(results: Results, stations: np.ndarray) -> Prediction:
         From :func:`load_results`.
     stations
         ``(n, 3)`` station coordinates x, y, z in m, z elevation positive up.
+    stated_std
+        ``(n,)`` the accuracy (mGal) new observations there would be stated with, or None: the
+        observation noise is then the learned modelling-error floor alone.
 
     Returns
     -------
@@ -78,17 +101,32 @@ def predict(results: Results, stations: np.ndarray) -> Prediction:
         q05, q95 = np.quantile(gz, [Q_LOW, Q_HIGH], axis=0)
     else:
         std = q05 = q95 = np.full_like(mean, np.nan)
+    model = noise_model(results)
+    if model is None:
+        observation_std = np.full_like(mean, np.nan)
+    else:
+        stated = np.zeros_like(mean) if stated_std is None else np.asarray(stated_std, np.float64).reshape(-1)
+        observation_std = np.sqrt(std**2 + (model["scale"] * stated) ** 2 + model["floor_mgal"] ** 2)
     return Prediction(stations[:, 0].copy(), stations[:, 1].copy(), stations[:, 2].copy(), mean, std, q05, q95,
-                      regional)
+                      regional, observation_std)
+
+
+def with_columns(prediction: Prediction, extra: dict[str, list[str]] | None) -> Prediction:
+    """``prediction`` carrying the input file's other columns ``extra`` (name -> cells)."""
+    return dataclasses.replace(prediction, extra=extra)
 
 
 def write_predictions(path: str | Path, prediction: Prediction) -> Path:
-    """Write a :class:`Prediction` as CSV (atomically): columns x, y, z (m), gz_mean, gz_std,
-    gz_q05, gz_q95 (mGal, positive downward, regional included), at full float64 precision."""
-    names = ("x", "y", "z", "gz_mean", "gz_std", "gz_q05", "gz_q95")
-    columns = [np.asarray(getattr(prediction, name), np.float64).tolist() for name in names]
-    write_text_atomic(path, csv_text(names, columns))
+    """Write a :class:`Prediction` as CSV (atomically): the input's other columns as they were
+    written (station names...), then x, y, z (m), gz_mean, gz_std, gz_q05, gz_q95 and
+    gz_obs_std (mGal, positive downward, regional included), at full float64 precision."""
+    names = ("x", "y", "z", "gz_mean", "gz_std", "gz_q05", "gz_q95", "gz_obs_std")
+    extra = {name: cells for name, cells in (prediction.extra or {}).items() if name not in names}
+    observation = prediction.gz_obs_std if prediction.gz_obs_std is not None else np.full_like(prediction.x, np.nan)
+    columns = [np.asarray(getattr(prediction, name) if name != "gz_obs_std" else observation, np.float64).tolist()
+               for name in names]
+    write_text_atomic(path, csv_text(tuple(extra) + names, list(extra.values()) + columns))
     return Path(path)
 
 
-__all__ = ["Prediction", "predict", "write_predictions"]
+__all__ = ["Prediction", "noise_model", "predict", "with_columns", "write_predictions"]
