@@ -15,6 +15,7 @@ import typer
 from ._common import ConfigArgument, QuietOption, Reporter, check_output_file, guarded, load
 from .products import register as _register_products
 from .report import register as _register_report
+from .validate import register as _register_validate
 
 app = typer.Typer(
     add_completion=False,
@@ -206,6 +207,7 @@ def compare(config: ConfigArgument, force: ForceOption = False, quiet: QuietOpti
 
 _register_products(app)  # predict, drill, export
 _register_report(app)  # report
+_register_validate(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point
