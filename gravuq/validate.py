@@ -50,7 +50,7 @@ __all__ = ["Validation", "equivalent_sources", "split_stations", "validate"]
 #: Candidate source depths (multiples of the median distance between nearest kept stations) and
 #: dampings of the equivalent-source peer, each pair scored by five-fold cross-validation.
 PEER_DEPTH_FACTORS = (1.0, 2.0, 4.0, 8.0, 16.0)
-PEER_DAMPINGS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+PEER_DAMPINGS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 PEER_FOLDS = 5
 
 
