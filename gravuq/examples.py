@@ -59,10 +59,9 @@ shape = [21, 21, 11]
 method = "{method}"
 members = {members}
 seed = 0
-# A compact body is expected (an ore body, say): learn each cell's prior scale from the data
-# (empirical Bayes) rather than spreading one prior_std over every cell of a depth. For smooth,
-# space-filling density (a regional crust), keep the default "learned".
-prior_scale = "hierarchical"
+# The prior and the noise are learned from the data (the default prior_scale = "learned"): a
+# correlated prior and per-cell scales are both fitted, and the evidence picks (per-cell scales
+# here, for a compact body). prior_scale = "fixed" with prior_std sets the prior by hand.
 
 [output]
 directory = "results"

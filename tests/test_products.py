@@ -134,9 +134,10 @@ def test_prediction_of_a_single_model_has_no_spread_and_the_csv_round_trips(case
     expected = np.asarray(make_operator(case.mesh, new, "dense", "float64")[0].forward(jnp.asarray(case.truth.ravel())))
     np.testing.assert_allclose(prediction.gz_mean, expected, rtol=1e-12)  # no trend recorded: none added
     assert np.all(np.isnan(prediction.gz_std))
+    assert np.all(np.isnan(prediction.gz_obs_std))  # a deterministic run has no noise model either
     path = write_predictions(tmp_path / "p.csv", prediction)
     header = path.read_text().splitlines()[0]
-    assert header == "x,y,z,gz_mean,gz_std,gz_q05,gz_q95"
+    assert header == "x,y,z,gz_mean,gz_std,gz_q05,gz_q95,gz_obs_std"
     table = read_stations_csv(path, need_gz=False)
     np.testing.assert_array_equal(table.z, new[:, 2])
 
