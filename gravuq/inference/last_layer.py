@@ -8,8 +8,10 @@ linear in the weights:
     d = G mid 1 + A w + e,    A = half * G Phi'  (stations x (H + 1)),    e ~ N(0, (s sigma)^2)
 
 with ``sigma`` the stations' std (mGal). Priors: ``w = tau z``, ``z ~ N(0, I)``, with the weight
-scale ``tau ~ LogNormal(log tau0, 1)`` where ``tau0`` makes the prior density std equal
-``prior_std`` on average over cells, and the noise scale factor ``s ~ LogNormal(0, 0.5)``.
+scale ``tau ~ LogNormal(log tau0, 1)`` where ``tau0`` makes the prior density std equal, on
+average over cells, the root-mean-square std of the run's shared prior (learned from the data
+by default, as for every probabilistic method), and the noise scale factor
+``s ~ LogNormal(0, 0.5)`` on the shared noise model's std.
 
 Two solvers:
 - NUTS (NumPyro; Hoffman & Gelman 2014) over ``(w, tau, s)`` with a dense mass matrix, keeping
@@ -195,8 +197,8 @@ MAX_DRAWS_PER_CHAIN = 250
 
 @dataclass(frozen=True)
 class LastLayerSettings:
-    """The network (``model``, trained with ``training`` to ``target_misfit``), the prior density
-    scale ``prior_std`` (kg/m^3) behind ``tau0``, the ``solver`` (``"auto"``, ``"nuts"``,
+    """The network (``model``, trained with ``training`` to ``target_misfit``), ``prior_std``
+    (kg/m^3; unused: the density scale behind ``tau0`` is the shared prior's, see :func:`run`), the ``solver`` (``"auto"``, ``"nuts"``,
     ``"closed_form"``; auto takes NUTS up to 128 features), NUTS ``chains``, ``warmup`` and
     ``samples``, and the closed form's ``draws``."""
 
@@ -219,8 +221,12 @@ def run(problem, settings: LastLayerSettings, key, hooks: Hooks | None = None) -
     fit = train_networks(problem, network_settings, train_key, 1, hooks, "last layer: training the INR")
     network = eqx.combine(jax.tree.map(lambda leaf: leaf[0], fit.params), fit.static)
     features = np.asarray(jax.vmap(network.features)(problem.coordinates), np.float64)
+    # The shared prior (learned from the data by default) sets the density scale behind tau0: its
+    # root-mean-square std over the cells; the data are fitted with the shared noise model.
+    prior, prior_info = problem.prior()
+    prior_scale = float(np.sqrt(np.mean(np.asarray(prior.variance()))))
     linear = last_layer_problem(problem.operator, features, problem.data, problem.std, settings.model.bounds,
-                                settings.prior_std)
+                                prior_scale)
     solver = settings.solver
     if solver == "auto":
         solver = "nuts" if linear.design.shape[1] <= 128 else "closed_form"
@@ -235,7 +241,7 @@ def run(problem, settings: LastLayerSettings, key, hooks: Hooks | None = None) -
         weights, info = closed_form(linear, sample_key, settings.draws)
     info = {**info, "features": int(linear.design.shape[1]), "epochs": fit.epochs,
             "parameter_count": fit.parameter_count, "encoding": settings.model.encoding, "warm_start": False,
-            "trainer": settings.training.trainer}
+            "trainer": settings.training.trainer, "prior_density_scale": prior_scale, "prior": prior_info}
     return MethodResult(linear.density(weights), prior_variance=prior_density_variance(linear, prior_key),
                         chains=chains, training=TrainingRecord.of(fit, settings.target_misfit),
                         info=info)
