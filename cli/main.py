@@ -73,8 +73,17 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an output 
 
 def summary_line(metrics: dict) -> str:
     """One line of a run's numbers, saying what the mean model's chi^2/N means beside the members'."""
-    parts = [f"chi2/N of the mean model {metrics['chi2_per_datum']:.3g}"]
-    if "members_chi2_mean" in metrics:
+    if "chi2_per_datum_learned" in metrics:
+        # The data were fitted with the learned noise: that is the chi^2 that should be near 1.
+        parts = [f"chi2/N of the mean model against the learned noise {metrics['chi2_per_datum_learned']:.3g} "
+                 f"(against the stated std {metrics['chi2_per_datum']:.3g})"]
+        if "members_chi2_learned_mean" in metrics:
+            parts[0] += (f"; members {metrics['members_chi2_learned_min']:.3g}..{metrics['members_chi2_learned_max']:.3g}"
+                         " against it (each member fits the data to about the noise, chi2/N near 1; their mean "
+                         "averages the members' independent noise fits away, so it fits better than any one of them)")
+    else:
+        parts = [f"chi2/N of the mean model {metrics['chi2_per_datum']:.3g}"]
+    if "members_chi2_mean" in metrics and "chi2_per_datum_learned" not in metrics:
         parts[0] += (f" (members {metrics['members_chi2_min']:.3g}..{metrics['members_chi2_max']:.3g}: each member fits "
                      "the data to about its noise, chi2/N near 1; their mean averages the members' independent noise "
                      "fits away, so it fits better than any one of them)")

@@ -290,6 +290,11 @@ def score(setup: Setup, method: str, result: MethodResult, runtime: float, noise
         member_chi2 = np.mean(((predicted - survey.gz) / survey.std) ** 2, axis=1)
         metrics.update(members_chi2_min=float(member_chi2.min()), members_chi2_max=float(member_chi2.max()),
                        members_chi2_mean=float(member_chi2.mean()))
+        if "chi2_per_datum_learned" in metrics:
+            learned = np.mean(((predicted - survey.gz) / noise_std) ** 2, axis=1)
+            metrics.update(members_chi2_learned_min=float(learned.min()),
+                           members_chi2_learned_max=float(learned.max()),
+                           members_chi2_learned_mean=float(learned.mean()))
     if setup.truth is not None:
         metrics.update(truth_metrics(summary, setup.truth.ravel(), threshold, draws, result.moments is not None))
     return Recovery(method, result, predicted, summary, metrics)
