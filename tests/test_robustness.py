@@ -321,7 +321,10 @@ def test_sigint_during_training_exits_130(case):
     # (exit 139, -11 here) every time before the entry point skipped the teardown.
     config = case.config("sigint", inference=NETWORK.replace("epochs = 6", "epochs = 100000")
                          + "patience = 0\ntarget_misfit = 1e-9\n", formats=NETCDF)
-    script = f"import sys; from gravuq_cli.main import main; sys.argv = ['gravuq', 'ensemble', {str(config)!r}]; main()"
+    # SIGINT as a terminal gives it: a pytest-xdist worker ignores SIGINT, and an ignored signal
+    # is inherited (Python then leaves it ignored, as it should under nohup).
+    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              f"from gravuq_cli.main import main; sys.argv = ['gravuq', 'ensemble', {str(config)!r}]; main()")
     process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
     output = ""
     while True:  # until the training step is being compiled
@@ -330,8 +333,19 @@ def test_sigint_during_training_exits_130(case):
         if "compiling" in line or not line:
             break
     time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    _, rest = process.communicate(timeout=60)
+    # Ctrl-C while XLA compiles; pressed again every 2 s until the process ends (one that lands
+    # inside XLA's C++ can be taken up only when control returns to Python; the test is about the
+    # exit, not about which press is taken).
+    rest = ""
+    for _ in range(30):
+        process.send_signal(signal.SIGINT)
+        try:
+            _, rest = process.communicate(timeout=2)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        process.kill()
     assert process.returncode == 130, output + rest
     assert "interrupted" in rest and _record(case.results("sigint"))["status"] == "interrupted"
 
