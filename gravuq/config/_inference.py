@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ._checks import _Section, boolean, choice, integer, number, setting
 
 #: Trainers of the network methods, and their defaults for ``epochs`` and ``patience``.
-TRAINER_DEFAULTS = {"levenberg_marquardt": {"epochs": 80, "patience": 3, "tolerance": 2e-3},
+TRAINER_DEFAULTS = {"levenberg_marquardt": {"epochs": 80, "patience": 3, "tolerance": 2e-4},
                     "adam": {"epochs": 500, "patience": 50, "tolerance": 0.0}}
 
 @dataclass(frozen=True)
