@@ -43,7 +43,7 @@ from .forward import exact_operator
 from .inference.empirical_bayes import score_predictive
 from .inference.linear_gaussian import gaussian_predictive
 from .io import csv_text, mesh_from_config, read_survey, write_text_atomic
-from .pipeline import Log, prepare_survey, quiet, read_truth, recover, warn_outside
+from .pipeline import PROBABILISTIC, Log, prepare_survey, quiet, read_truth, recover, warn_outside
 
 __all__ = ["Validation", "equivalent_sources", "split_stations", "validate"]
 
@@ -153,7 +153,7 @@ def validate(config: Config, holdout: float = 0.25, progress=None, log: Log = qu
     regional = kept.regional_at(held_xyz[:, 0], held_xyz[:, 1])
     observed = survey.gz_observed[held_rows]
     field_mean, field_variance = _predictive(setup, recovery, held_xyz)
-    if recovery.method in ("gaussian", "ensemble", "svgd", "last_layer"):
+    if recovery.method in PROBABILISTIC:
         noise = setup.model().noise_for(survey.std[held_rows])
     else:
         noise = survey.std[held_rows]

@@ -54,7 +54,8 @@ __all__ = ["NystromGram", "learn_matrix_free", "nystrom_gram"]
 RANK = 400
 TRACE_PROBES = 8
 
-#: Correlation lengths tried, in mean horizontal cell widths.
+#: Correlation lengths tried, in mean horizontal cell widths, wherever the length is not fitted by
+#: gradients (here, and on the dense grid path of :mod:`gravuq.inference.prior_settings`).
 LENGTH_GRID_CELLS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 

@@ -27,7 +27,7 @@ Cost. The dense evidence builds the station gram ``G R G^T`` (``N^2 x cells`` pr
 its gradient at every outer step, and the per-cell EM a posterior variance per step. Where the
 gradient-based fit would take more than :data:`DENSE_FLOP_BUDGET` floating-point operations
 (about a minute on two cores), the correlation length is chosen on a grid of
-:data:`LENGTH_GRID_CELLS` cell widths instead (one gram each, no gradient), and per-cell scales
+``LENGTH_GRID_CELLS`` cell widths instead (one gram each, no gradient), and per-cell scales
 are not tried unless asked for (``"hierarchical"``). Where the dense matrix does not fit at all,
 the prior and noise are learned from a randomised Nystrom factor of the gram
 (:mod:`gravuq.inference.matrix_free_evidence`; products with the operator only; exact when its
@@ -43,6 +43,7 @@ import numpy as np
 
 from ._hierarchical import hierarchical_prior
 from .empirical_bayes import Hyperparameters, learn_hyperparameters, leave_one_out
+from .matrix_free_evidence import LENGTH_GRID_CELLS, learn_matrix_free
 from .prior import GaussianPrior
 
 #: A per-cell scale is held within this factor of its start either way, and the EM takes at
@@ -52,10 +53,6 @@ HIERARCHICAL_STEPS = 30
 
 #: Per-cell scales sit on a correlation of at most this many horizontal cells.
 PER_CELL_LENGTH = 2.0
-
-#: Correlation lengths tried, in mean horizontal cell widths, where the length is not fitted by
-#: gradients (see the module notes).
-LENGTH_GRID_CELLS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 #: Floating-point operations beyond which the dense evidence fit and the per-cell EM give way
 #: to the matrix-free evidence (see the module notes).
@@ -114,6 +111,13 @@ class ProbabilisticModel:
     noise_scale: float = 1.0
     noise_floor: float = 0.0
 
+    @classmethod
+    def of(cls, prior: GaussianPrior, values: Hyperparameters, stated, info: dict, noise_learned: bool):
+        """The model of ``prior`` with the noise of ``values`` (learned) or the ``stated`` std."""
+        if not noise_learned:
+            return cls(prior, stated, info)
+        return cls(prior, values.noise_std(stated), info, values.noise_scale, values.noise_floor)
+
     def noise_for(self, stated_std) -> np.ndarray:
         """The noise std (mGal) of new observations with stated std ``stated_std`` (mGal):
         ``sqrt((scale * stated)^2 + floor^2)``, the stated std itself when noise is not learned."""
@@ -149,11 +153,7 @@ def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None
                                     learn_noise=noise_learned)
         info = {"prior_scale": "fixed", "noise": settings.noise, "learned": fit.as_dict(),
                 "seconds_learning": time.perf_counter() - begun}
-        values = fit.hyperparameters
-        if not noise_learned:
-            return ProbabilisticModel(given.prior(mesh), stated, info)
-        return ProbabilisticModel(given.prior(mesh), values.noise_std(stated), info, values.noise_scale,
-                                  values.noise_floor)
+        return ProbabilisticModel.of(given.prior(mesh), fit.hyperparameters, stated, info, noise_learned)
     start = given if (settings.correlation_length > 0 or settings.depth_exponent > 0) else None
     candidates = {}  # name -> (prior, noise std, hyperparameters)
     log("learning the prior and noise model by evidence maximisation: a correlated prior ...")
@@ -168,8 +168,7 @@ def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None
         info = {"prior_scale": settings.scale, "noise": settings.noise, "learned": smooth.as_dict(),
                 "chosen": "correlated", "per_cell": reason, "hyperparameters": values.as_dict(),
                 "log_evidence": {"correlated": smooth.log_evidence}, "seconds_learning": time.perf_counter() - begun}
-        return ProbabilisticModel(prior, noise, info, values.noise_scale if noise_learned else 1.0,
-                                  values.noise_floor if noise_learned else 0.0)
+        return ProbabilisticModel.of(prior, values, stated, info, noise_learned)
     # Per-cell scales are for compact bodies: they sit on a short-range correlation (at most
     # PER_CELL_LENGTH cells), or the bodies are smeared into blobs of the learned length.
     cell = float(np.mean(np.concatenate([mesh.widths_x, mesh.widths_y])))
@@ -211,9 +210,7 @@ def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None
         log(f"warning: {message}")
     prior, noise, hyperparameters = candidates[chosen]
     info.update(chosen=chosen, hyperparameters=hyperparameters.as_dict(), seconds_learning=time.perf_counter() - begun)
-    if not noise_learned:
-        return ProbabilisticModel(prior, noise, info)
-    return ProbabilisticModel(prior, noise, info, hyperparameters.noise_scale, hyperparameters.noise_floor)
+    return ProbabilisticModel.of(prior, hyperparameters, stated, info, noise_learned)
 
 
 def _grid_model(settings: PriorSettings, mesh, matrix, data, stated, log) -> ProbabilisticModel:
@@ -241,17 +238,12 @@ def _grid_model(settings: PriorSettings, mesh, matrix, data, stated, log) -> Pro
             "learned": best.as_dict(), "hyperparameters": values.as_dict(),
             "evidence_by_length": {f"{fit.hyperparameters.horizontal_length:.6g}": fit.log_evidence for fit in fits},
             "per_cell": "not tried (cost)", "seconds_learning": time.perf_counter() - begun}
-    if not noise_learned:
-        return ProbabilisticModel(values.prior(mesh), stated, info)
-    return ProbabilisticModel(values.prior(mesh), values.noise_std(stated), info, values.noise_scale,
-                              values.noise_floor)
+    return ProbabilisticModel.of(values.prior(mesh), values, stated, info, noise_learned)
 
 
 def _matrix_free_model(settings: PriorSettings, mesh, data, stated, operator, log) -> ProbabilisticModel:
     """The learned model where the dense sensitivity does not fit: a correlated prior and the
     noise by the Nystrom evidence (no per-cell scales, no leave-one-out: both need the matrix)."""
-    from .matrix_free_evidence import learn_matrix_free
-
     if settings.scale == "hierarchical":
         raise ValueError("per-cell (hierarchical) scales need the dense sensitivity")
     begun = time.perf_counter()
@@ -269,9 +261,7 @@ def _matrix_free_model(settings: PriorSettings, mesh, data, stated, operator, lo
             "learned": {**values.as_dict(), "log_evidence": evidence, **details},
             "hyperparameters": values.as_dict(), "seconds_learning": time.perf_counter() - begun}
     prior = settings.given().prior(mesh) if fixed else values.prior(mesh)
-    if not noise_learned:
-        return ProbabilisticModel(prior, stated, info)
-    return ProbabilisticModel(prior, values.noise_std(stated), info, values.noise_scale, values.noise_floor)
+    return ProbabilisticModel.of(prior, values, stated, info, noise_learned)
 
 
 def _candidate(fit, mesh, stated, noise_learned: bool):
