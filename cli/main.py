@@ -133,14 +133,16 @@ def ensemble(config: ConfigArgument, resume: ResumeOption = False, force: ForceO
     """The main job: probabilistic inversion with [inference] method: "ensemble" (ensemble_mode
     "rml", randomised MAP, the default; "prior_function"; or "init", random starts only),
     "gaussian" (the exact linear-Gaussian posterior), "svgd" (Stein variational gradient
-    descent) or "last_layer" (a Bayesian last layer, NUTS or closed form). The prior:
+    descent), "last_layer" (a Bayesian last layer, NUTS or closed form) or "mcmc" (NUTS on the
+    voxel grid under a box or mixture prior: the non-Gaussian reference, small problems). The prior:
     prior_scale = "learned" (default: scale, depth weighting, correlation lengths and noise by
     empirical Bayes), "hierarchical" (per-cell scales) or "fixed" (prior_std kg/m^3,
     prior_correlation_length m, depth_weighting as given); noise = "learned" or "stated". Writes
     posterior.nc, summary.nc (mean, std, q05, q95, prior_std in kg/m^3; exceedance, resolution),
     metrics.json and figures into [output] directory; `gravuq report` makes one page of them.
     Every key: docs/config.md."""
-    _recover_and_write(config, quiet, ("ensemble", "gaussian", "svgd", "last_layer"), "ensemble", resume, force)
+    _recover_and_write(config, quiet, ("ensemble", "gaussian", "svgd", "last_layer", "mcmc"), "ensemble", resume,
+                       force)
 
 
 @app.command()
@@ -196,9 +198,9 @@ def write_demo(directory: Path, members: int) -> tuple[Path, list[str]]:
 
 @app.command()
 def compare(config: ConfigArgument, force: ForceOption = False, quiet: QuietOption = False) -> None:
-    """Run tikhonov, deterministic, ensemble (with [inference] ensemble_mode) and gaussian on the
-    same data and write into <output directory>/compare/: one folder per method with its usual
-    outputs, comparison.csv and comparison.md (chi2/N, RMS misfit in mGal, runtime in s and, with
+    """Run tikhonov, deterministic, ensemble (with [inference] ensemble_mode) and gaussian (and
+    [inference] method when it is another, e.g. "mcmc" or "svgd") on the same data and write
+    into <output directory>/compare/: one folder per method with its usual outputs, comparison.csv and comparison.md (chi2/N, RMS misfit in mGal, runtime in s and, with
     [truth], model RMSE and CRPS in kg/m^3, 90 % coverage, exceedance AUC) and
     comparison_sections.png (sections of each mean in kg/m^3 on one colour scale)."""
     reporter = Reporter(quiet)

@@ -172,7 +172,7 @@ def _compare_into(staging: Path, config: Config, setup: Setup, methods, progress
 
 
 def compare(config: Config, progress=None, log: Log = quiet, force: bool = False,
-            methods: tuple[str, ...] = COMPARED_METHODS) -> Comparison:
+            methods: tuple[str, ...] | None = None) -> Comparison:
     """``gravuq compare``: run ``methods`` on the same prepared data and write the report.
 
     Parameters
@@ -187,7 +187,8 @@ def compare(config: Config, progress=None, log: Log = quiet, force: bool = False
     force
         Overwrite a ``compare`` folder that holds the results of a different config.
     methods
-        The methods to run, in order (default: tikhonov, deterministic, ensemble, gaussian).
+        The methods to run, in order (default: tikhonov, deterministic, ensemble, gaussian, and
+        the config's own ``[inference] method`` last when it is none of these, e.g. mcmc or svgd).
 
     Returns
     -------
@@ -203,6 +204,9 @@ def compare(config: Config, progress=None, log: Log = quiet, force: bool = False
         Fewer than 2 ``members`` (a posterior needs at least 2), or the folder holds another
         config's results.
     """
+    if methods is None:
+        own = config.inference.method
+        methods = COMPARED_METHODS + (() if own in COMPARED_METHODS else (own,))
     if config.inference.members < 2 and any(method in ("ensemble", "gaussian") for method in methods):
         raise InputError(f"{config.path}: [inference] members: expected at least 2 for the probabilistic methods "
                          f"that gravuq compare runs, found {config.inference.members}")

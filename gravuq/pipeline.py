@@ -31,6 +31,7 @@ from .inference.deterministic import DeterministicSettings
 from .inference.ensemble import EnsembleSettings
 from .inference.gaussian import GaussianSettings
 from .inference.last_layer import LastLayerSettings
+from .inference.mcmc_method import McmcSettings
 from .inference.prior_settings import ProbabilisticModel, build_model
 from .inference.svgd import SvgdSettings
 from .inference.tikhonov import TikhonovSettings
@@ -44,7 +45,7 @@ from .survey import Survey
 Log = Callable[[str], None]
 
 #: The methods that sample a posterior: they share the learned prior and noise model.
-PROBABILISTIC = ("gaussian", "ensemble", "svgd", "last_layer")
+PROBABILISTIC = ("gaussian", "ensemble", "svgd", "last_layer", "mcmc")
 
 
 def quiet(message: str) -> None:
@@ -235,8 +236,19 @@ def method_settings(config: Config, method: str):
         return LastLayerSettings(model, training, inference.target_misfit, inference.prior_std,
                                  inference.last_layer_solver, inference.nuts_chains, inference.nuts_warmup,
                                  inference.nuts_samples, inference.members)
+    if method == "mcmc":
+        return mcmc_settings(config)
     raise InputError(f"{config.path}: [inference] method = '{method}' is not available in this version "
                      f"(available: {', '.join(METHODS)})")
+
+
+def mcmc_settings(config: Config) -> McmcSettings:
+    """The mcmc method's settings: its prior within ``[model] bounds`` (kg/m^3), NUTS sizes, budget."""
+    inference = config.inference
+    return McmcSettings(inference.mcmc_prior, config.model.bounds, inference.nuts_chains, inference.nuts_warmup,
+                        inference.nuts_samples, inference.mcmc_max_seconds, inference.mcmc_background_std,
+                        inference.mcmc_body_mean, inference.mcmc_body_std, inference.mcmc_body_fraction,
+                        str(config.path))
 
 
 # -- recoveries --------------------------------------------------------------------------------
@@ -324,5 +336,6 @@ def noise_model(setup: Setup) -> dict:
             "floor_mgal": float(model.noise_floor)}
 
 
-__all__ = ["Log", "Recovery", "Setup", "method_settings", "noise_model", "prepare", "prepare_survey", "prior_settings", "quiet", "read_truth",
-           "recover", "score", "summarise", "timed", "training_settings", "warn_outside"]
+__all__ = ["Log", "Recovery", "Setup", "mcmc_settings", "method_settings", "noise_model", "prepare", "prepare_survey",
+           "prior_settings", "quiet", "read_truth", "recover", "score", "summarise", "timed", "training_settings",
+           "warn_outside"]

@@ -60,7 +60,7 @@ def test_each_method_names_what_it_ignores(tmp_path, inference, unused):
 
 def test_the_table_knows_every_inference_key():
     """Every [inference] key is read by some method (a key nobody reads would be dead)."""
-    methods = ("deterministic", "tikhonov", "gaussian", "ensemble", "svgd", "last_layer")
+    methods = ("deterministic", "tikhonov", "gaussian", "ensemble", "svgd", "last_layer", "mcmc")
     read = set()
     for method in methods:
         for trainer in ("levenberg_marquardt", "adam"):

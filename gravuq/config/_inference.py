@@ -27,8 +27,14 @@ class InferenceConfig(_Section):
         value = getattr(self, name)
         return TRAINER_DEFAULTS[self.trainer][name] if value is None else value
 
+    def _validated(self, where):
+        if self.mcmc_body_fraction >= 1:
+            raise where.at("mcmc_body_fraction").error(
+                f"expected a number in (0, 1), found {self.mcmc_body_fraction:g}")
+        return self
+
     method: str = setting("ensemble", choice("deterministic", "tikhonov", "ensemble", "last_layer",
-                                             "svgd", "gaussian"), "recovery method")
+                                             "svgd", "gaussian", "mcmc"), "recovery method")
     ensemble_mode: str = setting("rml", choice("rml", "init", "prior_function"),
                                  "ensemble: rml (randomised MAP: prior draw + network, anchored) | "
                                  "prior_function (prior draw + network, no anchor penalty) | init (seeds only)")
@@ -85,9 +91,21 @@ class InferenceConfig(_Section):
                                               "tikhonov: Li-Oldenburg depth-weighting exponent; 0 = off")
     tikhonov_smallness: float = setting(10.0, number(0, exclusive=True),
                                         "tikhonov: weight of smallness relative to smoothness")
-    nuts_chains: int = setting(2, integer(1), "NUTS chains")
-    nuts_warmup: int = setting(500, integer(1), "NUTS warm-up steps per chain")
-    nuts_samples: int = setting(500, integer(1), "NUTS samples per chain")
+    nuts_chains: int = setting(2, integer(1), "NUTS chains (last_layer and mcmc)")
+    nuts_warmup: int = setting(500, integer(1), "NUTS warm-up steps per chain (last_layer and mcmc)")
+    nuts_samples: int = setting(500, integer(1), "NUTS samples per chain (last_layer and mcmc)")
+    mcmc_prior: str = setting("box", choice("box", "mixture", "normal"),
+                              "mcmc: box (uniform within [model] bounds) | mixture (background + body, truncated "
+                              "to [model] bounds) | normal (the shared prior's per-cell std, cells independent)")
+    mcmc_max_seconds: float = setting(600.0, number(0, exclusive=True),
+                                      "mcmc: refuse a run whose estimated time exceeds this, s")
+    mcmc_background_std: float = setting(20.0, number(0, exclusive=True),
+                                         "mcmc mixture: std of the background component (mean 0), kg/m^3")
+    mcmc_body_mean: float = setting(400.0, number(), "mcmc mixture: mean of the body component, kg/m^3")
+    mcmc_body_std: float = setting(150.0, number(0, exclusive=True),
+                                   "mcmc mixture: std of the body component, kg/m^3")
+    mcmc_body_fraction: float = setting(0.1, number(0, exclusive=True),
+                                        "mcmc mixture: prior probability that a cell is body, in (0, 1)")
     last_layer_solver: str = setting("auto", choice("auto", "nuts", "closed_form"),
                                      "last_layer: NUTS over weights and hyperparameters, the closed-form "
                                      "Gaussian at evidence-maximising hyperparameters, or auto (NUTS up to "

@@ -22,6 +22,9 @@ TRAINING_KEYS = {"levenberg_marquardt": frozenset({"trainer", "epochs", "patienc
 #: SVGD moves its particles with Adam on the Stein direction, whatever ``trainer`` says, and
 #: never stops a particle early.
 SVGD_TRAINING = frozenset({"epochs", "learning_rate", "schedule", "gradient_clip"})
+#: ``[inference]`` keys of the mcmc method's own prior and budget.
+MCMC_KEYS = frozenset({"mcmc_prior", "mcmc_max_seconds", "mcmc_background_std", "mcmc_body_mean", "mcmc_body_std",
+                       "mcmc_body_fraction"})
 #: Read by every method.
 COMMON = frozenset({"method", "seed"})
 
@@ -45,6 +48,8 @@ def _inference_keys(method: str, trainer: str, ensemble_mode: str) -> frozenset[
     if method == "last_layer":
         return COMMON | PRIOR_KEYS | training | {"target_misfit", "last_layer_solver", "nuts_chains", "nuts_warmup",
                                                  "nuts_samples", "members"}
+    if method == "mcmc":  # the shared noise model (learned with the prior), the prior too for "normal"
+        return COMMON | PRIOR_KEYS | {"nuts_chains", "nuts_warmup", "nuts_samples"} | MCMC_KEYS
     return COMMON
 
 
@@ -61,7 +66,7 @@ def _model_keys(method: str, ensemble_mode: str) -> str | frozenset[str]:
         from ._sections import ModelConfig
 
         return frozenset(key for key in _settings(ModelConfig) if key not in HEAD_KEYS)
-    if method == "tikhonov":
+    if method in ("tikhonov", "mcmc"):
         return frozenset({"bounds"})
     return frozenset()
 
