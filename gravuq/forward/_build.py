@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ._components import ALL_COMPONENTS, check_component
 from ._fft import fft_memory_bytes, fft_operator, station_lattice
-from ._operator import DenseOperator, ForwardOperator, matrix_free_operator
+from ._operator import DenseOperator, ForwardOperator, StackedOperator, matrix_free_operator
 from ._rows import default_chunk, dense_from_rows, make_rows
 
 GIB = 1024.0**3
@@ -100,20 +101,21 @@ def dense_float64_bytes(n_stations: int, n_cells: int) -> float:
 
 
 def estimate_memory(mesh, n_stations: int, dtype="float32", chunk_size: int = 256,
-                    memory_limit_bytes: int | None = None, stations=None) -> MemoryEstimate:
+                    memory_limit_bytes: int | None = None, stations=None, n_components: int = 1) -> MemoryEstimate:
     """Estimate the memory of the dense, matrix-free and FFT operators (bytes).
 
     The dense matrix needs ``n_stations x n_cells`` numbers of ``dtype`` plus one chunk of
     float64 kernel work; the matrix-free one a chunk of rows (float64 node values, and the rows);
     the FFT one (only with ``stations``, ``(n, 3)`` in metres, on a grid at one height) the
     kernel spectrum plus its float64 build. The default limit is that of :class:`MemoryBudget`.
+    With ``n_components`` measured components the dense matrices and spectra are that many.
     """
     itemsize = np.dtype(dtype).itemsize
     nz, ny, nx = mesh.shape
     n_nodes = (nx + 1) * (ny + 1) * (nz + 1)
     chunk = min(chunk_size, n_stations)
     working = chunk * (3 * n_nodes * 8 + mesh.n_cells * (8 + itemsize))
-    dense = float(n_stations) * mesh.n_cells * itemsize + working
+    dense = float(n_components) * n_stations * mesh.n_cells * itemsize + working
     limit = MemoryBudget(memory_limit_bytes).allowed()
     fft_bytes, fft_reason = None, "no station coordinates given"
     if stations is not None:
@@ -121,7 +123,7 @@ def estimate_memory(mesh, n_stations: int, dtype="float32", chunk_size: int = 25
         if isinstance(lattice, str):
             fft_reason = lattice
         else:
-            fft_bytes, fft_reason = fft_memory_bytes(mesh, lattice.shape, dtype), ""
+            fft_bytes, fft_reason = n_components * fft_memory_bytes(mesh, lattice.shape, dtype), ""
     return MemoryEstimate(int(dense), int(working), int(limit), fft_bytes, fft_reason)
 
 
@@ -155,7 +157,8 @@ def check_station_distance(mesh, stations, source: str) -> None:
 
 
 def make_operator(mesh, stations, mode: str = "auto", dtype="float32", chunk_size: int | None = None,
-                  memory_limit_bytes: int | None = None) -> tuple[ForwardOperator, MemoryEstimate]:
+                  memory_limit_bytes: int | None = None,
+                  components: tuple[str, ...] = ("gz",)) -> tuple[ForwardOperator, MemoryEstimate]:
     """Build the forward operator for a mesh and stations.
 
     Parameters
@@ -175,6 +178,10 @@ def make_operator(mesh, stations, mode: str = "auto", dtype="float32", chunk_siz
         Storage and product dtype (``"float32"`` or ``"float64"``); kernels run in float64.
     chunk_size, memory_limit_bytes
         Stations per chunk of rows; the memory limit (default: :class:`MemoryBudget`'s).
+    components
+        The measured components, ``"gz"`` (mGal) and any of ``"gxx" ... "gzz"`` (Eotvos,
+        Harmonica's signs). One component gives that component's operator; several a
+        :class:`~gravuq.forward.StackedOperator` (component-major rows), every part of one mode.
 
     Returns
     -------
@@ -182,9 +189,14 @@ def make_operator(mesh, stations, mode: str = "auto", dtype="float32", chunk_siz
     positive down) and the :class:`MemoryEstimate`.
     """
     stations = np.asarray(stations, dtype=np.float64).reshape(-1, 3)
+    components = tuple(check_component(c) for c in components)
+    if not components or len(set(components)) != len(components):
+        raise InputError(f"components: expected distinct names among {', '.join(ALL_COMPONENTS)}, "
+                         f"found {list(components)}")
     check_station_distance(mesh, stations, "stations")
     chunk = chunk_size or default_chunk(mesh)
-    estimate = estimate_memory(mesh, stations.shape[0], dtype, chunk, memory_limit_bytes, stations)
+    estimate = estimate_memory(mesh, stations.shape[0], dtype, chunk, memory_limit_bytes, stations,
+                               len(components))
     fft_fits = estimate.fft_bytes is not None and estimate.fft_bytes <= estimate.limit_bytes
     if mode == "auto":
         if fft_fits:
@@ -198,39 +210,52 @@ def make_operator(mesh, stations, mode: str = "auto", dtype="float32", chunk_siz
         if not fft_fits:
             raise InputError(f"[forward] mode = 'fft' does not fit in memory ({estimate.describe()}); "
                              "use mode = 'matrix_free' or 'auto', or raise [forward] memory_limit_gb")
-        return fft_operator(mesh, stations, dtype, station_lattice(mesh, stations)), estimate
+        lattice = station_lattice(mesh, stations)
+        return _stack([fft_operator(mesh, stations, dtype, lattice, c) for c in components], components), estimate
     if mode == "dense":
         if estimate.dense_bytes > estimate.limit_bytes:
             raise InputError(f"[forward] mode = 'dense' does not fit in memory ({estimate.describe()}); "
                              "use mode = 'matrix_free' or 'auto', or raise [forward] memory_limit_gb")
-        rows = make_rows(mesh, stations)
-        return DenseOperator(matrix=dense_from_rows(rows, dtype, chunk, stations), rows=rows), estimate
+        parts = []
+        for component in components:
+            rows = make_rows(mesh, stations, component=component)
+            parts.append(DenseOperator(matrix=dense_from_rows(rows, dtype, chunk, stations), rows=rows))
+        return _stack(parts, components), estimate
     if mode == "matrix_free":
         if estimate.matrix_free_bytes > estimate.limit_bytes and chunk_size is None:
             # Fewer stations per chunk: the working set shrinks in proportion.
             per_station = estimate.matrix_free_bytes / max(1, min(chunk, stations.shape[0]))
             chunk = int(estimate.limit_bytes // per_station)
             if chunk >= 1:
-                estimate = estimate_memory(mesh, stations.shape[0], dtype, chunk, memory_limit_bytes, stations)
+                estimate = estimate_memory(mesh, stations.shape[0], dtype, chunk, memory_limit_bytes, stations,
+                                           len(components))
         if chunk < 1 or estimate.matrix_free_bytes > estimate.limit_bytes:
             raise InputError(f"[forward] the matrix-free operator's working set does not fit in memory "
                              f"({estimate.describe()}); lower [forward] chunk_size (now {max(chunk, 1)} stations), "
                              "use a coarser [mesh], or raise [forward] memory_limit_gb")
-        return matrix_free_operator(make_rows(mesh, stations), chunk, dtype), estimate
+        parts = [matrix_free_operator(make_rows(mesh, stations, component=c), chunk, dtype) for c in components]
+        return _stack(parts, components), estimate
     raise InputError(f"[forward] mode: expected 'auto', 'dense', 'matrix_free' or 'fft', found '{mode}'")
 
 
 def exact_operator(mesh, stations, budget: MemoryBudget | None = None, chunk_size: int | None = None,
-                   matrix_free: bool = False) -> ForwardOperator:
+                   matrix_free: bool = False, components: tuple[str, ...] = ("gz",)) -> ForwardOperator:
     """The operator for synthetic data and predictions: the exact float64 rows, held dense when
     they fit in ``budget`` (and ``matrix_free`` is not asked for), else applied matrix-free; never
-    the FFT path, so a file of computed gz does not depend on the geometry's structure."""
+    the FFT path, so a file of computed gz does not depend on the geometry's structure.
+    ``components`` as for :func:`make_operator` (several: component-major rows)."""
     budget = budget or MemoryBudget()
     limit = budget.allowed()
-    fits = estimate_memory(mesh, len(stations), "float64", chunk_size or 256, limit).dense_bytes <= limit
+    fits = estimate_memory(mesh, len(stations), "float64", chunk_size or 256, limit,
+                           n_components=len(tuple(components))).dense_bytes <= limit
     mode = "dense" if fits and not matrix_free else "matrix_free"
-    operator, _ = make_operator(mesh, stations, mode, "float64", chunk_size, limit)
+    operator, _ = make_operator(mesh, stations, mode, "float64", chunk_size, limit, components)
     return operator
+
+
+def _stack(parts: list[ForwardOperator], components: tuple[str, ...]) -> ForwardOperator:
+    """One part as it is; several as a :class:`StackedOperator` (component-major rows)."""
+    return parts[0] if len(parts) == 1 else StackedOperator(parts=tuple(parts), components=components)
 
 
 __all__ = ["MemoryBudget", "MemoryEstimate", "available_memory_bytes", "check_station_distance", "dense_float64_bytes", "estimate_memory",

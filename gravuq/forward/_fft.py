@@ -41,9 +41,9 @@ import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
 from ..mesh import TensorMesh
-from ._kernel import SENSITIVITY_SCALE, corner_sum, linear_map
+from . import _components
+from ._kernel import linear_map
 from ._operator import ForwardOperator
-from ._prism import node_potential_gz
 from ._rows import Rows, make_rows
 
 #: Horizontal cell widths count as one width when they agree to this fraction.
@@ -161,10 +161,12 @@ def fft_memory_bytes(mesh: TensorMesh, lattice_shape: tuple[int, int], dtype="fl
     return int(spectrum + max(build, 2 * spectrum))
 
 
-def layer_kernels(mesh: TensorMesh, lattice: StationLattice) -> np.ndarray:
+def layer_kernels(mesh: TensorMesh, lattice: StationLattice, component: str = "gz") -> np.ndarray:
     """``K[l, ty, tx]``: gz in mGal (positive down) per kg/m^3 of cell ``(l, ky + ty, kx + tx)`` at
     station ``(ky, kx)``, for ``ty`` in ``[-(Sy - 1), ny - 1]`` and ``tx`` in ``[-(Sx - 1), nx - 1]``
-    (array index ``t + S - 1``). Evaluated in float64 once per distinct station-node offset.
+    (array index ``t + S - 1``). Evaluated in float64 once per distinct station-node offset. For
+    a gradient ``component`` (``"gxx"`` ... ``"gzz"``) the same in Eotvos per kg/m^3 (Harmonica's
+    signs; translation invariant in x and y as gz is).
     """
     nz, ny, nx = mesh.shape
     (dy, dx), (y0, x0), (sy, sx) = lattice.spacing, lattice.start, lattice.shape
@@ -173,11 +175,13 @@ def layer_kernels(mesh: TensorMesh, lattice: StationLattice) -> np.ndarray:
     offsets_x = (mesh.nodes_x[0] - x0) + dx * np.arange(-(sx - 1), nx + 1)
     offsets_z = mesh.nodes_z - lattice.height
 
-    def build(x, y, z):
-        return SENSITIVITY_SCALE * corner_sum(node_potential_gz(x[None, None, :], y[None, :, None], z[:, None, None]))
-
-    as64 = (jnp.asarray(o, dtype=jnp.float64) for o in (offsets_x, offsets_y, offsets_z))
-    return np.asarray(jax.jit(build)(*as64))
+    offsets = [np.asarray(o, dtype=np.float64) for o in (offsets_x, offsets_y, offsets_z)]
+    for values in offsets:  # a station within rounding of a node plane is on it (face rules)
+        values[np.abs(values) <= 1e-9 * max(np.abs(values).max(), 1.0)] = 0.0
+    extent = max(float(np.ptp(n)) for n in (mesh.nodes_x, mesh.nodes_y, mesh.nodes_z))
+    offsets[2] = _components.lift(component, offsets[2], extent)
+    as64 = (jnp.asarray(o, dtype=jnp.float64) for o in offsets)
+    return np.asarray(jax.jit(_components.cells, static_argnums=0)(component, *as64))
 
 
 class FFTOperator(ForwardOperator):
@@ -239,8 +243,10 @@ def _fft_adjoint(residual, operator: FFTOperator):
 _fft_forward = linear_map(_forward_impl, _fft_adjoint)
 
 
-def fft_operator(mesh: TensorMesh, stations, dtype="float32", lattice: StationLattice | None = None) -> FFTOperator:
-    """Build the FFT forward operator for stations on a grid at one height.
+def fft_operator(mesh: TensorMesh, stations, dtype="float32", lattice: StationLattice | None = None,
+                 component: str = "gz") -> FFTOperator:
+    """Build the FFT forward operator for stations on a grid at one height (gz in mGal, or the
+    gradient ``component`` ``"gxx"`` ... ``"gzz"`` in Eotvos, Harmonica's signs).
 
     Parameters
     ----------
@@ -267,7 +273,7 @@ def fft_operator(mesh: TensorMesh, stations, dtype="float32", lattice: StationLa
     nz, ny, nx = mesh.shape
     py, px = padded_shape(mesh, lattice.shape)
     # Reversed, the correlation kernel becomes a convolution kernel F[u] = K[n - 1 - u].
-    flipped = layer_kernels(mesh, lattice)[:, ::-1, ::-1]
+    flipped = layer_kernels(mesh, lattice, component)[:, ::-1, ::-1]
     spectrum = np.fft.rfft2(flipped, s=(py, px))
     complex_dtype = jnp.complex64 if np.dtype(dtype) == np.float32 else jnp.complex128
     index = lattice.index
@@ -275,4 +281,5 @@ def fft_operator(mesh: TensorMesh, stations, dtype="float32", lattice: StationLa
         spectrum=jnp.asarray(spectrum, dtype=complex_dtype),
         station_y=jnp.asarray(ny - 1 + index[:, 0], dtype=jnp.int32),
         station_x=jnp.asarray(nx - 1 + index[:, 1], dtype=jnp.int32),
-        rows=make_rows(mesh, stations), mesh_shape=(nz, ny, nx), padded_shape=(py, px), storage=np.dtype(dtype))
+        rows=make_rows(mesh, stations, component=component), mesh_shape=(nz, ny, nx), padded_shape=(py, px),
+        storage=np.dtype(dtype))

@@ -3,7 +3,9 @@ operator for gridded stations lives in ``_fft.py``; :func:`gravuq.forward.make_o
 
 Conventions (SPEC section 1): station and mesh coordinates in metres (z elevation, positive
 up), density contrast in kg/m^3, gz in mGal (1 mGal = 1e-5 m/s^2), **positive downward**. The
-sensitivity ``G[station, cell]`` is in mGal per kg/m^3 so that ``gz = G @ density``. Densities
+sensitivity ``G[station, cell]`` is in mGal per kg/m^3 so that ``gz = G @ density`` (for a
+gradient component, Eotvos per kg/m^3 with Harmonica's signs; :class:`StackedOperator` stacks
+components). Densities
 are flat vectors in the mesh's C order of ``(nz, ny, nx)``.
 
 Every operator is linear and has the same verbs: ``forward`` (kg/m^3 at cells -> mGal at
@@ -181,4 +183,65 @@ def _matrix_free_adjoint(residual, operator: MatrixFreeOperator):
 _matrix_free_forward = linear_map(_forward_impl, _matrix_free_adjoint)
 
 
-__all__ = ["DenseOperator", "ForwardOperator", "MatrixFreeOperator", "matrix_free_operator"]
+class StackedOperator(ForwardOperator):
+    """Several components at the same stations as one linear operator: the rows are the
+    component-major blocks ``[G_c1; G_c2; ...]`` (all stations of ``components[0]``, then all of
+    ``components[1]``, ...), each block in its component's unit per kg/m^3 (gz: mGal, positive
+    down; gradients: Eotvos, Harmonica's signs). So a joint inversion sees one operator, one
+    data vector and one std vector stacked the same way.
+
+    ``parts`` are the per-component operators (all dense, all matrix-free or all FFT, one dtype);
+    ``forward`` concatenates their outputs, ``adjoint`` sums their adjoints of the blocks.
+    """
+
+    parts: tuple
+    components: tuple[str, ...] = eqx.field(static=True)
+
+    @property
+    def rows(self):  # the per-component row builders are the parts'
+        raise AttributeError("a StackedOperator has one Rows per component: see .parts")
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.parts[0].dtype
+
+    @property
+    def kind(self) -> str:
+        return self.parts[0].kind
+
+    @property
+    def n_stations(self) -> int:
+        """Rows of the operator: stations times components (the data vector's length)."""
+        return sum(part.n_stations for part in self.parts)
+
+    @property
+    def n_cells(self) -> int:
+        return self.parts[0].n_cells
+
+    @property
+    def block_size(self) -> int:
+        """Stations per component block."""
+        return self.parts[0].n_stations
+
+    def forward(self, density: Float[Array, "*batch cell"]) -> Float[Array, "*batch datum"]:
+        """Every component (mGal or Eotvos) of density contrasts in kg/m^3, component-major."""
+        return jnp.concatenate([part.forward(density) for part in self.parts], axis=-1)
+
+    def adjoint(self, residual: Float[Array, "*batch datum"]) -> Float[Array, "*batch cell"]:
+        """The transpose: the sum of each block's adjoint."""
+        n = self.block_size
+        total = self.parts[0].adjoint(residual[..., :n])
+        for index, part in enumerate(self.parts[1:], start=1):
+            total = total + part.adjoint(residual[..., index * n:(index + 1) * n])
+        return total
+
+    def dense(self, dtype="float64", chunk_size: int = 256) -> jnp.ndarray:
+        """The stacked sensitivity ``(components x stations, cells)`` from the float64 kernels."""
+        return jnp.concatenate([part.dense(dtype, chunk_size) for part in self.parts], axis=0)
+
+    @property
+    def stored_bytes(self) -> int:
+        return int(sum(part.stored_bytes for part in self.parts))
+
+
+__all__ = ["DenseOperator", "ForwardOperator", "MatrixFreeOperator", "StackedOperator", "matrix_free_operator"]

@@ -2,7 +2,10 @@
 
 Conventions (SPEC section 1): station and mesh coordinates in metres (z elevation, positive up),
 density contrast in kg/m^3, gz in mGal, **positive downward**; ``G[station, cell]`` is in mGal
-per kg/m^3 with cells in the mesh's C order of ``(nz, ny, nx)``.
+per kg/m^3 with cells in the mesh's C order of ``(nz, ny, nx)``. The same rows are built for a
+gravity-gradient component (``component = "gxx"`` ... ``"gzz"``, see ``_components``): then in
+Eotvos (1 E = 1e-9 s^-2) per kg/m^3, Harmonica's signs (``gxz``, ``gyz`` z down, ``gzz > 0``
+above a positive mass), the diagonal ones the limit from outside on cell faces.
 
 One kernel evaluation per mesh node per station, then the alternating corner sum as differences
 along each axis: 8 times fewer evaluations than per cell. Every evaluation runs in float64 (the
@@ -23,8 +26,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..errors import InputError
-from ._kernel import SENSITIVITY_SCALE, corner_sum, local_frame_origin
-from ._prism import node_potential_gz
+from . import _components
+from ._kernel import local_frame_origin
 
 #: A table of distinct offsets is used when it needs at most this fraction of the direct
 #: node evaluations and at most this many entries.
@@ -42,11 +45,16 @@ def _distinct_offsets(station_values: np.ndarray, nodes: np.ndarray):
     tolerance = 1e-9 * max(np.ptp(nodes), np.abs(raw).max(), 1.0)
     keys = np.round(raw / tolerance).astype(np.int64)
     unique_keys, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
-    return raw.ravel()[first], inverse.reshape(raw.shape).astype(np.int32)
+    offsets = raw.ravel()[first]
+    # A station within rounding of a node plane is on it: exactly 0, so that the face rules of
+    # the diagonal gradient components (which compare with 0) see it there.
+    offsets[unique_keys == 0] = 0.0
+    return offsets, inverse.reshape(raw.shape).astype(np.int32)
 
 
 class Rows(eqx.Module):
-    """Builds rows of the sensitivity (mGal per kg/m^3) for any chunk of stations.
+    """Builds rows of the sensitivity of one ``component`` (gz: mGal per kg/m^3; a gradient
+    component: Eotvos per kg/m^3) for any chunk of stations.
 
     ``index_*[s]`` hold, for station ``s``, the position of each node's offset in ``offsets_*``.
     Three ways, chosen once from the geometry:
@@ -67,6 +75,7 @@ class Rows(eqx.Module):
     index_z: Int[Array, "station node_z"]
     table: Float[Array, "uz uy ux"] | None
     way: str = eqx.field(static=True)
+    component: str = eqx.field(static=True, default="gz")
 
     @property
     def mesh_shape(self) -> tuple[int, int, int]:
@@ -83,22 +92,20 @@ class Rows(eqx.Module):
             def one(start_z, start_y, start_x):
                 return jax.lax.dynamic_slice(self.table, (start_z, start_y, start_x), (nz, ny, nx))
             return jax.vmap(one)(iz[:, 0], iy[:, 0], ix[:, 0])
+        ox, oy, oz = self.offsets_x[ix], self.offsets_y[iy], self.offsets_z[iz]
         if self.way == "table":
             values = self.table[iz[:, :, None, None], iy[:, None, :, None], ix[:, None, None, :]]
-        else:
-            values = node_potential_gz(
-                self.offsets_x[ix][:, None, None, :],
-                self.offsets_y[iy][:, None, :, None],
-                self.offsets_z[iz][:, :, None, None],
-            )
-        return SENSITIVITY_SCALE * corner_sum(values)
+            return _components.table_cells(self.component, values, ox, oy, oz)
+        return _components.cells(self.component, ox, oy, oz)
 
 
-def make_rows(mesh, stations: np.ndarray, way: str | None = None) -> Rows:
+def make_rows(mesh, stations: np.ndarray, way: str | None = None, component: str = "gz") -> Rows:
     """Choose and set up the cheapest way to build rows (see :class:`Rows`); ``way`` forces one.
 
-    ``stations`` is ``(n, 3)`` x, y, z in metres, z elevation positive up.
+    ``stations`` is ``(n, 3)`` x, y, z in metres, z elevation positive up; ``component`` one of
+    ``gz`` (mGal) or ``gxx, gxy, gxz, gyy, gyz, gzz`` (Eotvos, Harmonica's signs).
     """
+    _components.check_component(component)
     stations = np.asarray(stations, dtype=np.float64)
     origin = local_frame_origin(mesh, stations)
     local = stations - origin
@@ -115,13 +122,15 @@ def make_rows(mesh, stations: np.ndarray, way: str | None = None) -> Rows:
     if way == "toeplitz" and not consecutive:
         raise ValueError("the Toeplitz way needs stations on the mesh lattice over uniform cells")
     (ox, ix), (oy, iy), (oz, iz) = per_axis
+    oz = _components.lift(component, oz, max(float(np.ptp(n)) for n in nodes))
     ox, oy, oz = (jnp.asarray(o, dtype=jnp.float64) for o in (ox, oy, oz))
     table = None
-    if way in ("table", "toeplitz"):
-        table = jax.jit(node_potential_gz)(ox[None, None, :], oy[None, :, None], oz[:, None, None])
-        if way == "toeplitz":
-            table = SENSITIVITY_SCALE * jax.jit(corner_sum)(table)
-    return Rows(ox, oy, oz, jnp.asarray(ix), jnp.asarray(iy), jnp.asarray(iz), table, way)
+    if way == "table":
+        potential = _components.node_potential(component)
+        table = jax.jit(potential)(ox[None, None, :], oy[None, :, None], oz[:, None, None])
+    elif way == "toeplitz":  # consecutive offsets: the cell values of the table are every row's
+        table = jax.jit(_components.cells, static_argnums=0)(component, ox, oy, oz)
+    return Rows(ox, oy, oz, jnp.asarray(ix), jnp.asarray(iy), jnp.asarray(iz), table, way, component)
 
 
 def chunked_indices(n_stations: int, chunk_size: int) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -163,8 +172,9 @@ def dense_from_rows(rows: Rows, dtype="float64", chunk_size: int = 256, stations
 
 
 def sensitivity_matrix(mesh, stations, dtype="float32", chunk_size: int | None = None,
-                       way: str | None = None) -> jnp.ndarray:
-    """The dense sensitivity ``G`` (n_stations, n_cells), mGal per kg/m^3, gz positive down.
+                       way: str | None = None, component: str = "gz") -> jnp.ndarray:
+    """The dense sensitivity ``G`` (n_stations, n_cells), mGal per kg/m^3, gz positive down (for
+    ``component`` a gradient one, ``"gxx"`` ... ``"gzz"``: Eotvos per kg/m^3, Harmonica's signs).
 
     Parameters
     ----------
@@ -181,7 +191,7 @@ def sensitivity_matrix(mesh, stations, dtype="float32", chunk_size: int | None =
         by default the cheapest that the geometry allows.
     """
     stations = np.asarray(stations, dtype=np.float64).reshape(-1, 3)
-    rows = make_rows(mesh, stations, way)
+    rows = make_rows(mesh, stations, way, component)
     return dense_from_rows(rows, dtype, chunk_size or default_chunk(mesh), stations)
 
 
