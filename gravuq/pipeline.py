@@ -14,6 +14,7 @@ Conventions (SPEC section 1): metres with z up; density contrast kg/m^3; gz mGal
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import sizes
 from .config import Config, unused_key_warning
 from .errors import InputError
 from .forward import MemoryBudget, MemoryEstimate, dense_float64_bytes, make_operator
@@ -207,19 +209,21 @@ def prior_settings(config: Config) -> PriorSettings:
                          vertical_correlation_length=inference.prior_vertical_correlation_length)
 
 
-def training_settings(config: Config) -> TrainingSettings:
-    """How networks are trained, from ``[inference]``."""
+def training_settings(config: Config, member_batch: int | None = None) -> TrainingSettings:
+    """How networks are trained, from ``[inference]`` (``member_batch``: see
+    :func:`gravuq.sizes.member_batch`)."""
     inference = config.inference
     return TrainingSettings(trainer=inference.trainer, epochs=inference.trainer_setting("epochs"),
                             learning_rate=inference.learning_rate, schedule=inference.schedule,
                             gradient_clip=inference.gradient_clip, patience=inference.trainer_setting("patience"),
-                            tolerance=inference.trainer_setting("tolerance"), cg_steps=inference.cg_steps)
+                            tolerance=inference.trainer_setting("tolerance"), cg_steps=inference.cg_steps,
+                            member_batch=member_batch)
 
 
-def method_settings(config: Config, method: str):
+def method_settings(config: Config, method: str, member_batch: int | None = None):
     """The settings object of ``method`` from the config's ``[model]`` and ``[inference]``."""
     inference, model = config.inference, config.model
-    training = training_settings(config)
+    training = training_settings(config, member_batch)
     if method == "deterministic":
         return DeterministicSettings(model, training, inference.target_misfit)
     if method == "tikhonov":
@@ -317,7 +321,12 @@ def recover(setup: Setup, method: str | None = None, progress=None, checkpoint=N
     progress bars, ``checkpoint`` (a :class:`gravuq.io.Checkpointer`) saves and resumes the
     training of network methods."""
     method = method or setup.config.inference.method
-    settings = method_settings(setup.config, method)
+    batch = sizes.member_batch(dataclasses.replace(setup.config, inference=dataclasses.replace(
+        setup.config.inference, method=method)), setup.mesh.n_cells, setup.budget)
+    if batch is not None:
+        log(f"training {batch} of the {setup.config.inference.members} members at a time: the activations of all "
+            f"of them would not fit in the memory allowed ({setup.budget.source})")
+    settings = method_settings(setup.config, method, batch)
     hooks = Hooks(progress=progress, checkpoint=checkpoint, log=log)
     key = jax.random.key(setup.config.inference.seed)
     problem = setup.problem(method)

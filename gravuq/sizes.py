@@ -49,6 +49,26 @@ def network_parameters(config: Config) -> int:
     return parameters
 
 
+def activation_bytes(config: Config, n_cells: int) -> float:
+    """Bytes of one network's activations at ``n_cells`` cells that training keeps for its
+    products (forward values and tangents, float32)."""
+    return 2 * 4.0 * n_cells * config.model.width * config.model.depth
+
+
+def member_batch(config: Config, n_cells: int, budget: MemoryBudget) -> int | None:
+    """How many ensemble members Levenberg-Marquardt linearises at a time so that their
+    activations (:func:`activation_bytes`) fit in ``budget``: None when all of them fit at once
+    (or the method or trainer trains them together anyway: Adam, SVGD's particles), else at
+    least 1 (:func:`check_sizes` refuses when one does not fit)."""
+    inference = config.inference
+    if inference.method != "ensemble" or inference.trainer != "levenberg_marquardt":
+        return None
+    one = activation_bytes(config, n_cells)
+    if inference.members * one <= budget.allowed():
+        return None
+    return max(1, int(budget.allowed() // one))
+
+
 def draw_count(config: Config) -> int:
     """How many posterior draws the method writes."""
     inference = config.inference
@@ -113,7 +133,11 @@ def check_sizes(config: Config, n_cells: int, n_stations: int, budget: MemoryBud
                    + ", or raise [forward] memory_limit_gb",
                    item=f"{networks} network(s) of {parameters} parameters with their optimiser state: ")
     # Activations at every cell, kept for the reverse pass (forward and tangent: two copies).
-    budget.require(2 * 4.0 * networks * n_cells * model.width * model.depth,
+    # Levenberg-Marquardt can linearise the members a batch at a time (member_batch): then one
+    # network's activations must fit.
+    if member_batch(config, n_cells, budget) is not None:
+        networks = 1
+    budget.require(networks * activation_bytes(config, n_cells),
                    f"{where}[model] width" + ("" if networks == 1 else " and [inference] members"),
                    f"use a smaller [model] width (now {model.width}) or depth (now {model.depth})"
                    + ("" if networks == 1 else f", fewer [inference] members (now {networks})")
@@ -155,4 +179,4 @@ def check_output_space(directory, largest: float, total: float, where: str) -> N
 
 
 __all__ = ["MAX_HASH_TABLE_SIZE", "check_output_space", "check_sizes", "draw_count", "encoding_features",
-           "network_parameters", "output_bytes"]
+           "network_parameters", "output_bytes", "activation_bytes", "member_batch"]

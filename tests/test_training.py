@@ -92,3 +92,45 @@ def test_levenberg_marquardt_fits_where_adam_does_not_in_as_many_jacobian_produc
     # Gauss-Newton stops at the target rather than past it (the step that crosses is shortened).
     assert second_order > 0.9, second_order
     assert first_order > 10.0, first_order
+
+
+def test_members_trained_a_batch_at_a_time_are_the_members_trained_together(setup):
+    """Levenberg-Marquardt linearising two members at a time (``member_batch``, what a memory
+    budget too small for every member's activations chooses) moves every member exactly as when
+    all are linearised at once: the same densities to float32 rounding."""
+    from gravuq.inference import ensemble
+    from gravuq.pipeline import method_settings
+
+    settings = method_settings(setup.config, "ensemble")
+    settings = dataclasses.replace(settings, members=4,
+                                   training=dataclasses.replace(settings.training, epochs=3, patience=0))
+    problem = setup.problem("ensemble")
+    key = __import__("jax").random.key(3)
+    together = ensemble.run(problem, settings, key).draws
+    batched = ensemble.run(problem, dataclasses.replace(
+        settings, training=dataclasses.replace(settings.training, member_batch=2)), key).draws
+    scale = np.abs(together).max()
+    assert scale > 1.0
+    np.testing.assert_allclose(batched, together, atol=1e-4 * scale)
+
+
+def test_a_budget_too_small_for_every_member_trains_them_in_batches(setup):
+    """:func:`gravuq.sizes.member_batch` picks the largest batch whose activations fit, and
+    :func:`gravuq.sizes.check_sizes` then refuses only when one member's do not."""
+    from gravuq.errors import InputError
+    from gravuq.forward import MemoryBudget
+    from gravuq.sizes import activation_bytes, check_sizes, member_batch
+
+    config = dataclasses.replace(setup.config, inference=dataclasses.replace(setup.config.inference, members=8))
+    cells = 10**6
+    one = activation_bytes(config, cells)
+    assert member_batch(config, cells, MemoryBudget(int(8.5 * one))) is None
+    assert member_batch(config, cells, MemoryBudget(int(3.5 * one))) == 3
+    check_sizes(config, cells, 100, MemoryBudget(int(1.5 * one)))
+    two = dataclasses.replace(config, inference=dataclasses.replace(config.inference, members=2))
+    draws = 3 * 8.0 * 2 * (cells + 100)  # what the draws need, checked first
+    assert draws < 0.9 * one
+    with pytest.raises(InputError, match="activations of 1 network"):
+        check_sizes(two, cells, 100, MemoryBudget(int(0.95 * one)))
+    adam = dataclasses.replace(config, inference=dataclasses.replace(config.inference, trainer="adam"))
+    assert member_batch(adam, cells, MemoryBudget(int(3.5 * one))) is None

@@ -117,9 +117,9 @@ class LevenbergMarquardt(StepRule):
 
     def step(self, params, state: DampingState, network: Network, objective: Objective, key) -> Outcome:
         keys = jax.random.split(key, state.damping.shape[0])
-        new_params, damping, growth, diagonal, loss, chi2, finite, accepted = jax.vmap(
-            lambda p, t, lam, grow, diag, k: self._member(p, t, lam, grow, diag, k, network, objective)
-        )(params, objective.targets, state.damping, state.growth, state.diagonal, keys)
+        new_params, damping, growth, diagonal, loss, chi2, finite, accepted = network.map_members(
+            lambda p, t, lam, grow, diag, k: self._member(p, t, lam, grow, diag, k, network, objective),
+            params, objective.targets, state.damping, state.growth, state.diagonal, keys)
         return Outcome(new_params, DampingState(damping, growth, diagonal), loss, chi2, finite, accepted)
 
     def _member(self, params, targets: MemberTargets, damping, growth, previous, key, network: Network,

@@ -37,7 +37,9 @@ class TrainingSettings:
     ``learning_rate``, ``schedule`` and ``gradient_clip``, global norm, 0 = off); ``epochs`` steps
     at most; a member stops after ``patience`` steps whose loss did not fall by the fraction
     ``tolerance`` (0 = never); ``chunk_epochs`` steps per jitted chunk (the progress bar and
-    checkpoints move between chunks).
+    checkpoints move between chunks); ``member_batch``: Levenberg-Marquardt linearises this many
+    members at a time (None: all; see :class:`Network`), chosen from the memory budget by
+    :func:`gravuq.sizes.member_batch`.
     """
 
     trainer: str = "levenberg_marquardt"
@@ -49,6 +51,7 @@ class TrainingSettings:
     tolerance: float = 1e-4
     cg_steps: int = 20
     chunk_epochs: int = 25
+    member_batch: int | None = None
 
     @property
     def second_order(self) -> bool:
@@ -70,7 +73,7 @@ def make_engine(static, settings: TrainingSettings, *, target_misfit: float | No
         rule = LevenbergMarquardt(cg_steps=settings.cg_steps, target_misfit=target_misfit)
         stopping = Stopping(target_misfit=target_misfit, patience=settings.patience, tolerance=settings.tolerance,
                             keep="last")
-        return Engine(Network(static), rule, stopping, chunk_epochs=chunk)
+        return Engine(Network(static, settings.member_batch), rule, stopping, chunk_epochs=chunk)
     else:
         rule = FirstOrder(adam(settings.learning_rate, settings.schedule, settings.epochs,
                                settings.gradient_clip or None))

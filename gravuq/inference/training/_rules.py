@@ -30,9 +30,24 @@ from ._stein import SteinKernel
 
 class Network(eqx.Module):
     """The static part of the members' model (``eqx.partition``): combines with each member's
-    params into a model whose ``density(points)`` gives its output at the cells."""
+    params into a model whose ``density(points)`` gives its output at the cells.
+
+    ``member_batch``: evaluate (and, in :class:`~gravuq.inference.training.LevenbergMarquardt`,
+    linearise) this many members at a time, one batch after the other (``jax.lax.map``); None:
+    all at once (``jax.vmap``). The results are the same; a batch bounds the memory of the
+    networks' activations at every cell, which grows with members x cells x width x depth.
+    """
 
     static: eqx.Module
+    member_batch: int | None = eqx.field(static=True, default=None)
+
+    def map_members(self, function, *arguments):
+        """``function`` over the leading member axis of every argument (pytrees), by batches of
+        :attr:`member_batch` members or all at once."""
+        members = jax.tree.leaves(arguments)[0].shape[0]
+        if self.member_batch is None or self.member_batch >= members:
+            return jax.vmap(function)(*arguments)
+        return jax.lax.map(lambda packed: function(*packed), arguments, batch_size=self.member_batch)
 
     def member_output(self, params, coordinates, forward_mode: bool = False) -> Float[Array, " cell"]:
         """One member's network output at ``coordinates`` (normalised ``(cells, 3)``, or
@@ -45,7 +60,7 @@ class Network(eqx.Module):
 
     def outputs(self, params, coordinates) -> Float[Array, "member cell"]:
         """Every member's output (params with a leading member axis)."""
-        return jax.vmap(lambda p: self.member_output(p, coordinates))(params)
+        return self.map_members(lambda p: self.member_output(p, coordinates), params)
 
 
 class Outcome(eqx.Module):
