@@ -43,13 +43,13 @@ class InferenceConfig(_Section):
                            "how networks are trained: levenberg_marquardt (matrix-free Gauss-Newton steps with "
                            "damping, conjugate-gradient inner solves) | adam (first order)")
     epochs: int | None = setting(None, integer(1),
-                                 "training steps at most: Gauss-Newton steps (default 40) or Adam epochs (default 500)")
+                                 "training steps at most: Gauss-Newton steps (default 80) or Adam epochs (default 500)")
     cg_steps: int = setting(20, integer(1),
                             "levenberg_marquardt: conjugate-gradient iterations per step (each one forward- and "
                             "one reverse-mode product through the networks and the forward operator)")
     tolerance: float | None = setting(None, number(0),
                                       "a member's loss must fall by this fraction to count as improved (default "
-                                      "2e-3 for levenberg_marquardt, 0 for adam); see patience")
+                                      "2e-4 for levenberg_marquardt, 0 for adam); see patience")
     warm_start: bool = setting(False, boolean(),
                                "rml and svgd: first fit each network, cell by cell, to its exact linear-Gaussian "
                                "solution (needs the dense float64 sensitivity); off: members start from their "
