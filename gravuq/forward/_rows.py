@@ -33,23 +33,37 @@ from ._kernel import local_frame_origin
 #: node evaluations and at most this many entries.
 _TABLE_FRACTION = 0.25
 _TABLE_MAX_ENTRIES = 50_000_000
+#: Offsets that agree to this fraction of the extent are one (and within it of 0, exactly 0) for
+#: the gradient components. Tighter than gz's 1e-9: just above the ground, a gradient varies on
+#: the scale of the station's height over a cell edge (the lift of ``_components``), so a
+#: station 1e-8 m beside an edge must not be moved onto it. 1e-11 still merges the float noise
+#: of UTM coordinates (about 1e-9 m at 7e6 m) over extents from about 100 m.
+_GRADIENT_RELATIVE = 1e-11
 
 
-def _distinct_offsets(station_values: np.ndarray, nodes: np.ndarray):
+def _distinct_offsets(station_values: np.ndarray, nodes: np.ndarray, relative: float = 1e-9):
     """Distinct values of ``node - station`` along one axis and, per station, the index of each node.
 
     Returns ``(offsets (u,), index (n_stations, n_nodes))`` with ``offsets[index[s, i]]`` equal
-    to ``nodes[i] - station_values[s]`` within 1e-9 of the axis extent (float64 noise only).
+    to ``nodes[i] - station_values[s]`` within ``relative`` of the axis extent (float64 noise
+    only; the gradient components use a tighter one, see :data:`_GRADIENT_RELATIVE`).
     """
-    raw = nodes[None, :] - station_values[:, None]
-    tolerance = 1e-9 * max(np.ptp(nodes), np.abs(raw).max(), 1.0)
+    # Stations that share a coordinate (a grid: 100 values for 10^4 stations) share their
+    # offsets: work on the distinct values, in the order of their first appearance, so that
+    # the first occurrence of each offset (its representative) is the one all stations would give.
+    _, first_station, station_inverse = np.unique(station_values, return_index=True, return_inverse=True)
+    order = np.argsort(first_station, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    raw = nodes[None, :] - station_values[first_station[order]][:, None]
+    tolerance = relative * max(np.ptp(nodes), np.abs(raw).max(), 1.0)
     keys = np.round(raw / tolerance).astype(np.int64)
     unique_keys, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
     offsets = raw.ravel()[first]
     # A station within rounding of a node plane is on it: exactly 0, so that the face rules of
     # the diagonal gradient components (which compare with 0) see it there.
     offsets[unique_keys == 0] = 0.0
-    return offsets, inverse.reshape(raw.shape).astype(np.int32)
+    return offsets, inverse.reshape(raw.shape).astype(np.int32)[rank[station_inverse.ravel()]]
 
 
 class Rows(eqx.Module):
@@ -110,7 +124,8 @@ def make_rows(mesh, stations: np.ndarray, way: str | None = None, component: str
     origin = local_frame_origin(mesh, stations)
     local = stations - origin
     nodes = (mesh.nodes_x - origin[0], mesh.nodes_y - origin[1], mesh.nodes_z - origin[2])
-    per_axis = [_distinct_offsets(local[:, axis], nodes[axis]) for axis in range(3)]
+    relative = 1e-9 if component == "gz" else _GRADIENT_RELATIVE
+    per_axis = [_distinct_offsets(local[:, axis], nodes[axis], relative) for axis in range(3)]
     table_entries = math.prod(offsets.size for offsets, _ in per_axis)
     direct_entries = stations.shape[0] * math.prod(n.size for n in nodes)
     consecutive = all(np.all(np.diff(index, axis=1) == 1) for _, index in per_axis)
