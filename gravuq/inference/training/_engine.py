@@ -24,6 +24,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from ._objective import Objective
 from ._rules import Network, StepRule
+from ._sharding import gather_members, local_members
 
 
 class MemberState(eqx.Module):
@@ -179,7 +180,7 @@ class Engine(eqx.Module):
         while done_epochs < epochs and not bool(jnp.all(state.members.done)):
             chunk = min(self.chunk_epochs, epochs - done_epochs)
             state, chi2 = self.update(state, objective, chunk)
-            pieces.append(np.asarray(chi2))
+            pieces.append(gather_members(chi2))  # members split over processes: a collective
             done_epochs += chunk
             # Checkpoint first: an interrupt may arrive while the progress bar draws.
             if after_chunk is not None:
@@ -194,9 +195,9 @@ class Engine(eqx.Module):
         epoch ``e`` is the state the ``e``-th step started from (the ``e``-th history row)."""
         members = state.members
         if self.rule.interacting or self.stopping.keep == "last":
-            done = np.asarray(members.done_epoch)
+            done = gather_members(members.done_epoch)
             return np.where(done >= 0, done, int(state.epoch))
-        return np.asarray(members.best_epoch)
+        return gather_members(members.best_epoch)
 
     def kept_params(self, state: TrainState):
         """Per member, the params the stopping rule keeps: the last ones for interacting rules
@@ -208,17 +209,19 @@ class Engine(eqx.Module):
 
 
 def divergence_report(state: TrainState) -> list[dict]:
-    """One record per diverged member: its index, the epoch it was stopped at, and why."""
+    """One record per diverged member: its index, the epoch it was stopped at, and why (a
+    collective when the members are split over processes: every process calls it)."""
     members = state.members
-    diverged = np.flatnonzero(np.asarray(members.diverged))
-    causes, epochs = np.asarray(members.divergence_cause), np.asarray(members.divergence_epoch)
+    diverged = np.flatnonzero(gather_members(members.diverged))
+    causes, epochs = gather_members(members.divergence_cause), gather_members(members.divergence_epoch)
     return [{"member": int(i), "epoch": int(epochs[i]), "cause": DIVERGENCE_CAUSES.get(int(causes[i]), "unknown")}
             for i in diverged]
 
 
 def misfit_summary(state: TrainState) -> str:
-    """``chi2/N min..max`` over the members still valid, for progress bars."""
-    chi2 = np.asarray(state.members.chi2)[~np.asarray(state.members.diverged)]
+    """``chi2/N min..max`` over the members still valid, for progress bars: this process's own
+    members when they are split over several (no communication, so any process may call it)."""
+    chi2 = local_members(state.members.chi2)[~local_members(state.members.diverged)]
     if chi2.size == 0:
         return "all members diverged"
     if chi2.size == 1:

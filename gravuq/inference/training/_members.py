@@ -18,7 +18,7 @@ from ._engine import Engine, Stopping, TrainState, divergence_report
 from ._levenberg import LevenbergMarquardt
 from ._objective import MemberTargets, Objective
 from ._rules import FirstOrder, Network, Stein, adam
-from ._sharding import gather_members, member_sharding, members_divide, replicate, shard_members
+from ._sharding import gather_members, local_member_range, member_sharding, members_divide, replicate, shard_members
 from ._stein import SteinKernel
 
 
@@ -180,6 +180,8 @@ def train_members(engine: Engine, params, objective: Objective, key, epochs: int
         params = shard_members(params, sharding)
         targets = shard_members(objective.targets, sharding)
         objective = eqx.tree_at(lambda o: o.targets, replicate(objective, sharding), targets)
+    if log is not None and jax.process_count() > 1:
+        log(_process_share(members, sharding))
     state = engine.init(params, key, objective)
     initial = gather_members(engine.densities(params, objective)).astype(np.float64)
     history = None
@@ -199,6 +201,18 @@ def train_members(engine: Engine, params, objective: Objective, key, epochs: int
         raise
     return _kept(engine, state, objective, initial, history, np.asarray(observed, np.float64),
                  np.asarray(std, np.float64))
+
+
+def _process_share(members: int, sharding) -> str:
+    """Which members this process trains, for the log of a multi-process run."""
+    process = f"process {jax.process_index()} of {jax.process_count()}"
+    if sharding is None:
+        return (f"{process}: {members} members do not divide over the {len(jax.devices())} devices of all processes: "
+                "this process trains all of them (as every other does), no faster than one process")
+    first, stop = local_member_range(members, sharding)
+    local = len(jax.local_devices())
+    return (f"{process}: trains members {first + 1}..{stop} of {members} on its {local} "
+            f"device{'s' if local > 1 else ''} ({len(jax.devices())} devices in all)")
 
 
 def _kept(engine: Engine, state: TrainState, objective: Objective, initial, history, observed, std) -> MemberFit:

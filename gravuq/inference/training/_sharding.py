@@ -11,7 +11,8 @@ engine changes: the layout travels with the arrays.
 The devices are ``jax.devices()``: the local CPUs, GPUs or TPUs of this process, or, after
 ``jax.distributed.initialize()``, those of every process (each process runs the same program on
 the same inputs and provides its own devices' shards). :func:`gather_members` brings a sharded
-result back to every host as numpy.
+result back to every host as numpy (a collective in a multi-process run: every process calls it
+in the same order); :func:`local_members` reads this process's own members without communicating.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def member_sharding(devices=None) -> NamedSharding:
 def _put(leaf, sharding: NamedSharding):
     if not isinstance(leaf, (jax.Array, np.ndarray)):
         return leaf
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+        # Already laid out over several processes (a state the engine made from sharded inputs):
+        # no host holds it whole, so it is resharded on the devices instead.
+        return leaf if leaf.sharding.is_equivalent_to(sharding, leaf.ndim) else jax.device_put(leaf, sharding)
     value = np.asarray(leaf)
     # Built from each device's slice, so it works when some devices belong to other processes.
     return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
@@ -71,12 +76,44 @@ def members_divide(members: int, devices=None) -> bool:
 
 
 def gather_members(array) -> np.ndarray:
-    """A (possibly sharded, possibly multi-process) array as numpy, whole, on this host."""
+    """A (possibly sharded, possibly multi-process) array as numpy, whole, on this host.
+
+    For an array split over several processes this is a collective: every process must call it,
+    in the same order, or the callers wait for the others for ever.
+    """
     if isinstance(array, jax.Array) and not array.is_fully_addressable:
+        if array.is_fully_replicated:  # every process holds all of it
+            return np.asarray(array.addressable_data(0))
         from jax.experimental import multihost_utils
 
         return np.asarray(multihost_utils.process_allgather(array, tiled=True))
     return np.asarray(array)
 
 
-__all__ = ["MEMBER_AXIS", "gather_members", "member_sharding", "members_divide", "replicate", "shard_members"]
+def local_members(array) -> np.ndarray:
+    """The members of ``array`` (leading member axis) that this process holds, as numpy, in
+    order: all of them in a single-process run. No communication, so a process may call it alone
+    (progress bars)."""
+    if not isinstance(array, jax.Array) or array.is_fully_addressable:
+        return np.asarray(array)
+    shards = sorted(array.addressable_shards, key=lambda shard: shard.index[0].start or 0)
+    starts, pieces = set(), []
+    for shard in shards:  # several local devices may hold the same (replicated) rows
+        start = shard.index[0].start or 0
+        if start not in starts:
+            starts.add(start)
+            pieces.append(np.asarray(shard.data))
+    return np.concatenate(pieces)
+
+
+def local_member_range(members: int, sharding: NamedSharding) -> tuple[int, int]:
+    """``(first, stop)``: the members (of ``members``, split by ``sharding``) that this process's
+    devices train."""
+    indices = sharding.addressable_devices_indices_map((members,)).values()
+    starts = [index[0].start or 0 for index in indices]
+    stops = [members if index[0].stop is None else index[0].stop for index in indices]
+    return min(starts), max(stops)
+
+
+__all__ = ["MEMBER_AXIS", "gather_members", "local_member_range", "local_members", "member_sharding", "members_divide",
+           "replicate", "shard_members"]
