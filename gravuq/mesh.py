@@ -4,6 +4,12 @@ Conventions (SPEC section 1): x = easting, y = northing, z = elevation, positive
 metres. The origin is the west-south-bottom corner. Arrays on the mesh are shaped
 ``(nz, ny, nx)`` (dims ``("z", "y", "x")``) and flattened in that C order, so cell
 ``(k, j, i)`` has flat index ``(k * ny + j) * nx + i``.
+
+Topography: a mesh may carry the ground ``surface`` (elevation in m, positive up, at the
+column centres, ``(ny, nx)``). A cell whose centre lies above it is *air*: inactive, fixed at
+zero density contrast (:attr:`TensorMesh.active`). Depths (depth weighting, drill logs) are then
+measured down from the surface of each column, not from the mesh top. Without a surface every
+cell is active and the mesh top is the surface.
 """
 
 from __future__ import annotations
@@ -26,12 +32,16 @@ class TensorMesh:
         the bottom layer to the top one.
     origin
         ``(x, y, z)`` of the west-south-bottom corner, metres.
+    surface
+        Ground elevation (m, positive up) at the column centres, ``(ny, nx)``, or None (the
+        mesh top is the surface): cells with centres above it are inactive (air).
     """
 
     widths_x: np.ndarray
     widths_y: np.ndarray
     widths_z: np.ndarray
     origin: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))
+    surface: np.ndarray | None = None
 
     def __post_init__(self):
         for name in ("widths_x", "widths_y", "widths_z"):
@@ -43,6 +53,13 @@ class TensorMesh:
         if len(origin) != 3 or not all(np.isfinite(origin)):
             raise InputError(f"mesh origin: expected three finite numbers (x, y, z in m), found {self.origin}")
         object.__setattr__(self, "origin", origin)
+        if self.surface is not None:
+            surface = np.asarray(self.surface, dtype=np.float64)
+            expected = (self.widths_y.size, self.widths_x.size)
+            if surface.shape != expected or not np.all(np.isfinite(surface)):
+                raise InputError(f"mesh surface: expected finite elevations (m) at the {expected[0]} x {expected[1]} "
+                                 f"column centres (ny, nx), found shape {surface.shape}")
+            object.__setattr__(self, "surface", surface)
 
     @classmethod
     def uniform(cls, origin, cell_size, shape) -> TensorMesh:
@@ -115,6 +132,49 @@ class TensorMesh:
         return all(np.allclose(w, w[0], rtol=1e-12, atol=0.0)
                    for w in (self.widths_x, self.widths_y, self.widths_z))
 
+    # -- topography -------------------------------------------------------------------------
+    @property
+    def has_topography(self) -> bool:
+        """Whether the mesh carries a ground surface (some cells may then be air)."""
+        return self.surface is not None
+
+    @property
+    def ground(self) -> np.ndarray:
+        """The ground elevation (m, up) per column, ``(ny, nx)``: the surface, or the mesh top."""
+        if self.surface is None:
+            return np.full((self.widths_y.size, self.widths_x.size), self.nodes_z[-1])
+        return self.surface
+
+    @property
+    def active(self) -> np.ndarray:
+        """``(nz, ny, nx)`` bool: True for cells whose centre lies at or below the surface
+        (every cell without one); the others are air, fixed at zero density contrast."""
+        if self.surface is None:
+            return np.ones(self.shape, dtype=bool)
+        return self.centers_z[:, None, None] <= self.surface[None, :, :]
+
+    @property
+    def n_active(self) -> int:
+        return int(np.count_nonzero(self.active))
+
+    @property
+    def depth_below_surface(self) -> np.ndarray:
+        """Depth of each cell centre below the ground of its column (m, positive down),
+        ``(nz, ny, nx)``; negative for air cells."""
+        return self.ground[None, :, :] - self.centers_z[:, None, None]
+
+    @property
+    def top_active_layer(self) -> np.ndarray:
+        """``(ny, nx)`` int: the layer index of the highest active cell of each column (-1 for a
+        column with none: its surface lies below the lowest cell centre)."""
+        active = self.active
+        highest = self.shape[0] - 1 - np.argmax(active[::-1], axis=0)
+        return np.where(active.any(axis=0), highest, -1)
+
+    def with_surface(self, surface: np.ndarray | None) -> TensorMesh:
+        """The same cells with ``surface`` (m, ``(ny, nx)``, or None) as the ground."""
+        return TensorMesh(self.widths_x, self.widths_y, self.widths_z, self.origin, surface)
+
     def coords(self) -> dict[str, np.ndarray]:
         """Cell-centre coordinates for xarray: ``{"z": ..., "y": ..., "x": ...}`` in m."""
         return {"z": self.centers_z, "y": self.centers_y, "x": self.centers_x}
@@ -129,7 +189,8 @@ class TensorMesh:
 
     def __repr__(self) -> str:
         nz, ny, nx = self.shape
-        return f"TensorMesh(nx={nx}, ny={ny}, nz={nz}, origin={self.origin})"
+        terrain = f", active={self.n_active} of {self.n_cells}" if self.has_topography else ""
+        return f"TensorMesh(nx={nx}, ny={ny}, nz={nz}, origin={self.origin}{terrain})"
 
 
 __all__ = ["TensorMesh"]

@@ -45,12 +45,14 @@ def write_figures(setup: Setup, recovery: Recovery, directory: Path) -> None:
 
     config, mesh, summary = setup.config, setup.mesh, recovery.summary
     name, truth = recovery.method, setup.truth
+    if truth is not None and mesh.has_topography:  # air cells are masked (NaN) in every figure
+        truth = np.where(mesh.active, np.asarray(truth, np.float64).reshape(mesh.shape), np.nan)
     threshold = config.output.threshold
     # One cut for section.png and comparison_sections.png: the strongest true anomaly, else mean.
     _, j, i = plots.strongest_cell(mesh, summary.mean if truth is None else truth)
     plots.depth_slices(directory / "mean_slices.png", mesh, summary.mean, "contrast", f"{name}: mean density contrast",
                        scale_with=truth, outline=truth, outline_level=threshold)
-    mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(summary.mean, jnp.float64)))
+    mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(np.nan_to_num(summary.mean), jnp.float64)))
     plots.data_maps(directory / "data_residuals.png", setup.survey, mean_prediction)
     probabilistic = not np.all(np.isnan(summary.std))
     plots.section_with_band(directory / "section.png", mesh, summary.mean, summary.q05 if probabilistic else None,

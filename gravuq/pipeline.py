@@ -27,7 +27,7 @@ import numpy as np
 from . import sizes
 from .config import Config, unused_key_warning
 from .errors import InputError
-from .forward import MemoryBudget, MemoryEstimate, dense_float64_bytes, make_operator
+from .forward import MemoryBudget, MemoryEstimate, active_cell_operator, dense_float64_bytes, make_operator
 from .inference import METHODS, Hooks, InverseProblem, MethodResult, PriorSettings
 from .inference.deterministic import DeterministicSettings
 from .inference.ensemble import EnsembleSettings
@@ -38,10 +38,10 @@ from .inference.prior_settings import ProbabilisticModel, build_model
 from .inference.svgd import SvgdSettings
 from .inference.tikhonov import TikhonovSettings
 from .inference.training import TrainingSettings
-from .io import mesh_from_config, read_model, read_survey
+from .io import check_stations_above, mesh_from_config, read_model, read_survey, read_topography
 from .mesh import TensorMesh
 from .model import Normaliser
-from .posterior import Summary, data_metrics, summarise_draws, summarise_gaussian, truth_metrics
+from .posterior import Summary, data_metrics, mask_summary, summarise_draws, summarise_gaussian, truth_metrics
 from .survey import Survey
 
 Log = Callable[[str], None]
@@ -110,8 +110,9 @@ class Setup:
         if "operator64" not in self.cache:
             forward = self.config.forward
             mode = "fft" if self.operator.kind == "fft" else "matrix_free"
-            self.cache["operator64"], _ = make_operator(self.mesh, self.survey.coordinates, mode, "float64",
-                                                        forward.chunk_size, self.budget.limit_bytes)
+            operator64, _ = make_operator(self.mesh, self.survey.coordinates, mode, "float64",
+                                          forward.chunk_size, self.budget.limit_bytes)
+            self.cache["operator64"] = active_cell_operator(operator64, self.mesh)
         return self.cache["operator64"]
 
     def model(self) -> ProbabilisticModel:
@@ -156,6 +157,17 @@ def warn_outside(mesh: TensorMesh, stations: np.ndarray, source: str, log: Log) 
             "their anomaly sources may be missing from the model")
 
 
+def check_terrain(config: Config, mesh: TensorMesh, stations: np.ndarray, source: str, log: Log = quiet) -> None:
+    """With ``[mesh] topography``: an :class:`InputError` naming the first station below the
+    ground (stations anywhere on or above it are fine), and a log line of the active cells."""
+    topography = config.mesh.topography
+    if topography is None:
+        return
+    check_stations_above(read_topography(topography), stations, source, topography)
+    log(f"topography {topography}: {mesh.n_active} of {mesh.n_cells} cells below the ground are active, "
+        f"{mesh.n_cells - mesh.n_active} air cells fixed at zero contrast")
+
+
 def read_truth(config: Config, mesh: TensorMesh) -> np.ndarray | None:
     """The ``[truth]`` model on ``mesh`` (kg/m^3, ``(nz, ny, nx)``), or None."""
     if config.truth is None:
@@ -168,6 +180,7 @@ def prepare(config: Config, log: Log = quiet) -> Setup:
     mesh = mesh_from_config(config.mesh)
     survey = read_survey(config.data)
     warn_outside(mesh, survey.coordinates, survey.source, log)
+    check_terrain(config, mesh, survey.coordinates, survey.source, log)
     truth = read_truth(config, mesh)
     # After the inputs are read: a bad file's error stays the one line a failed run prints.
     unused = unused_key_warning(config)
@@ -187,6 +200,7 @@ def prepare_survey(config: Config, mesh: TensorMesh, survey: Survey, truth: np.n
     operator, estimate = make_operator(mesh, stations, forward.mode, forward.dtype, forward.chunk_size,
                                        budget.limit_bytes)
     log(f"forward operator: {type(operator).__name__}; {estimate.describe()}")
+    operator = active_cell_operator(operator, mesh)  # air cells (above [mesh] topography) never reach the data
     normaliser = Normaliser.for_mesh(mesh)
     return Setup(config, mesh, survey, operator, estimate, budget, normaliser, normaliser(mesh.cell_centers), truth,
                  log=log)
@@ -294,10 +308,16 @@ def score(setup: Setup, method: str, result: MethodResult, runtime: float, noise
     (against the stated std; the mean's also against ``noise_std``, the noise model the method
     fitted with, as ``chi2_per_datum_learned``), and with ``[truth]`` the scores against it."""
     survey, threshold = setup.survey, setup.config.output.threshold
+    active = setup.mesh.active.ravel() if setup.mesh.has_topography else None
+    if active is not None:
+        result = fix_air(result, active)
     summary = summarise(result, threshold)
+    if active is not None:
+        summary = mask_summary(summary, active)
     draws = result.draws
     predicted = np.asarray(setup.operator.forward(jnp.asarray(draws, jnp.float64)), np.float64)
-    mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(summary.mean, jnp.float64)), np.float64)
+    mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(np.nan_to_num(summary.mean), jnp.float64)),
+                                 np.float64)
     metrics = {"method": method, **data_metrics(mean_prediction, survey.gz, survey.std), "runtime_s": float(runtime),
                "members": int(draws.shape[0]), **result.info}
     if noise_std is not None and not np.array_equal(np.asarray(noise_std), survey.std):
@@ -311,9 +331,32 @@ def score(setup: Setup, method: str, result: MethodResult, runtime: float, noise
             metrics.update(members_chi2_learned_min=float(learned.min()),
                            members_chi2_learned_max=float(learned.max()),
                            members_chi2_learned_mean=float(learned.mean()))
-    if setup.truth is not None:
+    if setup.truth is not None and active is not None:  # scored on the active cells only
+        metrics.update(truth_metrics(mask_summary(summary, active, drop=True), setup.truth.ravel()[active], threshold,
+                                     draws[:, active], result.moments is not None))
+        metrics["active_cells"] = int(active.sum())
+    elif setup.truth is not None:
         metrics.update(truth_metrics(summary, setup.truth.ravel(), threshold, draws, result.moments is not None))
     return Recovery(method, result, predicted, summary, metrics)
+
+
+def fix_air(result: MethodResult, active: np.ndarray) -> MethodResult:
+    """``result`` with the air cells (``active`` False, ``(cells,)``) at their fixed value: zero
+    density contrast in every draw and in the exact mean, zero posterior variance, and no prior
+    variance (NaN). The active cells are untouched (the data never saw the air cells)."""
+    air = ~np.asarray(active, bool)
+    draws = np.array(result.draws, np.float64, copy=True)
+    draws[:, air] = 0.0
+    moments = None
+    if result.moments is not None:
+        mean, variance = (np.array(a, np.float64, copy=True) for a in result.moments)
+        mean[air], variance[air] = 0.0, 0.0
+        moments = (mean, variance)
+    prior_variance = None
+    if result.prior_variance is not None:
+        prior_variance = np.array(result.prior_variance, np.float64, copy=True)
+        prior_variance[air] = np.nan
+    return dataclasses.replace(result, draws=draws, moments=moments, prior_variance=prior_variance)
 
 
 def recover(setup: Setup, method: str | None = None, progress=None, checkpoint=None, log: Log = quiet) -> Recovery:
@@ -345,6 +388,7 @@ def noise_model(setup: Setup) -> dict:
             "floor_mgal": float(model.noise_floor)}
 
 
-__all__ = ["Log", "Recovery", "Setup", "mcmc_settings", "method_settings", "noise_model", "prepare", "prepare_survey",
+__all__ = ["Log", "Recovery", "Setup", "check_terrain", "fix_air", "mcmc_settings", "method_settings", "noise_model",
+           "prepare", "prepare_survey",
            "prior_settings", "quiet", "read_truth", "recover", "score", "summarise", "timed", "training_settings",
            "warn_outside"]

@@ -30,6 +30,15 @@ class Summary:
     resolution: np.ndarray
 
 
+def mask_summary(summary: Summary, active: np.ndarray, drop: bool = False) -> Summary:
+    """``summary`` with NaN at the air cells (``active`` False, ``(cells,)``: cells above the
+    ground, fixed at zero contrast, hold no posterior); with ``drop`` only the active cells."""
+    active = np.asarray(active, bool)
+    if drop:
+        return Summary(*(np.asarray(getattr(summary, name))[active] for name in _FIELDS))
+    return Summary(*(np.where(active, getattr(summary, name), np.nan) for name in _FIELDS))
+
+
 def summarise_draws(draws: np.ndarray, threshold: float, prior_variance: np.ndarray | None) -> Summary:
     """Summaries from ``(draws, cells)`` posterior draws (kg/m^3).
 
@@ -46,6 +55,9 @@ def summarise_draws(draws: np.ndarray, threshold: float, prior_variance: np.ndar
     q05, q95 = np.quantile(draws, [Q_LOW, Q_HIGH], axis=0)
     exceedance = (draws > threshold).mean(axis=0)
     return Summary(mean, np.sqrt(variance), q05, q95, exceedance, _resolution(variance, prior_variance))
+
+
+_FIELDS = ("mean", "std", "q05", "q95", "exceedance", "resolution")
 
 
 def summarise_gaussian(mean: np.ndarray, variance: np.ndarray, prior_variance: np.ndarray, threshold: float) -> Summary:

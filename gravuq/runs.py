@@ -32,12 +32,12 @@ from . import __version__
 from .config import Config
 from .constants import GRAVITY_UNITS_TO_MGAL
 from .errors import InputError
-from .forward import MemoryBudget, exact_operator
+from .forward import MemoryBudget, active_cell_operator, exact_operator
 from .io import Checkpointer, mesh_from_config, read_station_table, write_stations_csv, write_text_atomic
 from .io import RUN_RECORD, FolderLock, file_digest, folder_manifest, manifest_mismatches, read_run_record
 from .outputs import write_outputs
 from .sizes import check_output_space, check_sizes, output_bytes
-from .pipeline import Log, Recovery, prepare, quiet, read_truth, recover, timed, warn_outside
+from .pipeline import Log, Recovery, check_terrain, prepare, quiet, read_truth, recover, timed, warn_outside
 from .survey import station_std
 from .synthetic import gaussian_noise
 
@@ -314,12 +314,14 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
     stations = np.stack([table.x, table.y, table.z], axis=1)
     mesh = mesh_from_config(config.mesh)
     warn_outside(mesh, stations, table.source, log)
+    check_terrain(config, mesh, stations, table.source, log)
     truth = read_truth(config, mesh)
     try:
         operator = exact_operator(mesh, stations, MemoryBudget.from_gb(config.forward.memory_limit_gb),
                                   config.forward.chunk_size, matrix_free=config.forward.mode == "matrix_free")
     except InputError as error:
         raise _in_config(config, error) from None
+    operator = active_cell_operator(operator, mesh)  # the truth's air cells (above the ground) are zero contrast
     gz = np.asarray(operator.forward(jnp.asarray(truth.ravel(), jnp.float64)))
     to_mgal = GRAVITY_UNITS_TO_MGAL[data.units]
     std = station_std(data, table.std, gz)

@@ -135,6 +135,9 @@ class MeshConfig(_Section):
     widths_z: tuple[float, ...] | None = setting(
         None, numbers(positive=True), "cell widths from bottom to top, m")
     path: Path | None = setting(None, existing_file(), "a UBC-GIF tensor mesh file")
+    topography: Path | None = setting(
+        None, existing_file(), "ground surface: CSV of x, y, z points (m) or a NetCDF (y, x) elevation grid; "
+        "cells whose centre lies above it are air (inactive, zero contrast)")
 
     def _validated(self, where: _Where) -> Self:
         keys = ("origin", "cell_size", "shape", "widths_x", "widths_y", "widths_z", "path")

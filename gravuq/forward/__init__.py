@@ -8,6 +8,7 @@ interface (``_operator``: dense and matrix-free; ``_fft``: gridded stations), an
 one memory budget (``_build``).
 """
 
+from ._active import ActiveCellOperator, active_cell_operator
 from ._build import (
     MemoryBudget,
     MemoryEstimate,
@@ -27,6 +28,7 @@ from ._prism_tensor import HARMONICA_FIELDS, prism_tensor
 from ._rows import sensitivity_matrix
 
 __all__ = [
+    "ActiveCellOperator", "active_cell_operator",
     "ALL_COMPONENTS", "HARMONICA_FIELDS", "UNITS", "StackedOperator", "prism_tensor",
     "SENSITIVITY_SCALE", "DenseOperator", "FFTOperator", "ForwardOperator", "MatrixFreeOperator", "MemoryBudget",
     "MemoryEstimate", "StationLattice", "available_memory_bytes",

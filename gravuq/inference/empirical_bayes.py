@@ -44,7 +44,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from ..mesh import TensorMesh
-from .prior import GaussianPrior
+from .prior import GaussianPrior, surface_depth
 
 #: Bounds of the learned values: lengths in cell widths of the mesh's smallest / largest extent,
 #: the depth exponent, and the noise scale factor.
@@ -87,9 +87,14 @@ class Hyperparameters:
 
 
 def relative_std(mesh: TensorMesh, exponent) -> jnp.ndarray:
-    """``((depth + z0) / z0)^(exponent / 2)`` per layer ``(nz,)``, 1 in the top layer (JAX)."""
-    depth = jnp.asarray(mesh.nodes_z[-1] - mesh.centers_z)
+    """``((depth + z0) / (depth_top + z0))^(exponent / 2)`` (JAX), 1 in the top layer: per layer
+    ``(nz,)`` below the mesh top, or with topography per cell ``(nz, ny, nx)`` with the depth
+    below the ground (:func:`gravuq.inference.prior.surface_depth`)."""
     z0 = 0.5 * float(mesh.widths_z[-1])
+    if getattr(mesh, "has_topography", False):
+        depth, top = surface_depth(mesh)
+        return ((jnp.asarray(depth) + z0) / (top + z0)) ** (exponent / 2.0)
+    depth = jnp.asarray(mesh.nodes_z[-1] - mesh.centers_z)
     return ((depth + z0) / (depth[-1] + z0)) ** (exponent / 2.0)
 
 
@@ -115,7 +120,9 @@ class StructureGram:
         rz = exponential_correlation(mesh.centers_z, jnp.exp(log_v))
         ry = exponential_correlation(mesh.centers_y, jnp.exp(log_h))
         rx = exponential_correlation(mesh.centers_x, jnp.exp(log_h))
-        scaled = self.matrix.reshape(-1, nz, ny, nx) * relative_std(mesh, beta)[None, :, None, None]
+        weights = relative_std(mesh, beta)
+        weights = weights if weights.ndim == 3 else weights[:, None, None]
+        scaled = self.matrix.reshape(-1, nz, ny, nx) * weights[None]
         correlated = jnp.einsum("skji,ak,bj,ci->sabc", scaled, rz, ry, rx)
         gram = scaled.reshape(scaled.shape[0], -1) @ correlated.reshape(scaled.shape[0], -1).T
         return 0.5 * (gram + gram.T)

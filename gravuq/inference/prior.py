@@ -1,7 +1,8 @@
 """Gaussian priors on the voxel grid: iid or separably correlated, optionally depth-weighted.
 
 Conventions (SPEC section 1): density contrast in kg/m^3 on arrays shaped ``(nz, ny, nx)``,
-flattened in C order; lengths in metres; depth measured down from the mesh top.
+flattened in C order; lengths in metres; depth measured down from the mesh top, or from the
+ground of each column on a mesh with topography.
 
 Notes
 -----
@@ -27,10 +28,24 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..mesh import TensorMesh
 
 
+def surface_depth(mesh: TensorMesh) -> tuple[np.ndarray, float]:
+    """``(depth, top)`` of a mesh with topography: each cell centre's depth below the ground of
+    its column (m, ``(nz, ny, nx)``, clipped at 0 for air cells, which the data never see), and
+    ``top`` the depth the weights are normalised at, half the top layer's thickness (m): the
+    depth of the top layer's centre below a flat mesh top, so a flat surface at the mesh top
+    gives the weights of the mesh without topography."""
+    return np.maximum(mesh.depth_below_surface, 0.0), 0.5 * float(mesh.widths_z[-1])
+
+
 def depth_weighting(mesh: TensorMesh, exponent: float) -> np.ndarray:
-    """Li & Oldenburg depth weights ``(depth + z0)^(-exponent/2)``, shape ``(nz, ny, nx)``, 1 at the top layer."""
-    depth = mesh.nodes_z[-1] - mesh.centers_z
+    """Li & Oldenburg depth weights ``(depth + z0)^(-exponent/2)``, shape ``(nz, ny, nx)``, 1 at
+    the top layer; depth below the mesh top, or below the ground with topography
+    (:func:`surface_depth`: 1 at half a top-layer thickness below the ground)."""
     z0 = 0.5 * mesh.widths_z[-1]
+    if mesh.has_topography:
+        depth, top = surface_depth(mesh)
+        return ((depth + z0) / (top + z0)) ** (-exponent / 2.0)
+    depth = mesh.nodes_z[-1] - mesh.centers_z
     weights = (depth + z0) ** (-exponent / 2.0)
     weights = weights / weights[-1]
     return np.broadcast_to(weights[:, None, None], mesh.shape).copy()
@@ -118,4 +133,4 @@ class GaussianPrior(eqx.Module):
         return self.correlate(white)
 
 
-__all__ = ["GaussianPrior", "depth_weighting"]
+__all__ = ["GaussianPrior", "depth_weighting", "surface_depth"]

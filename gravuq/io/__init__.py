@@ -15,11 +15,13 @@ from ._models import mesh_from_dataset, model_dataset, read_model, write_netcdf
 from ._stations import (ColumnNames, StationTable, read_station_table, read_stations_csv, read_survey, read_values,
                         read_xyz, write_stations_csv)
 from ._text import csv_text
+from ._topography import check_stations_above, interpolate_surface, mesh_with_topography, read_topography
 from ._ubc_mesh import mesh_from_config, read_ubc_mesh, write_ubc_mesh
 from ._ubc_obs import read_ubc_obs, write_ubc_obs
 from .formats import sniff_format
 
 __all__ = [
+    "check_stations_above", "interpolate_surface", "mesh_with_topography", "read_topography",
     "RUN_RECORD", "Checkpointer", "ColumnNames", "FolderLock", "StationTable", "atomic_path", "csv_text", "export_ubc",
     "export_vtk", "file_digest", "folder_manifest", "manifest_mismatches", "metrics_json", "read_run_record",
     "verify_manifest",

@@ -10,6 +10,11 @@ to north). This is the ordering of ``discretize`` (``TensorMesh.write_model_UBC`
 UBC-GIF GRAV3D manual. VTK files are written by hand (no vtk or pyvista dependency) as XML
 ``RectilinearGrid`` (``.vtr``), whose cell data run x fastest, then y, then z (bottom up):
 exactly the C order of a ``(nz, ny, nx)`` array.
+
+Topography: air cells (centre above the ground of ``[mesh] topography``) hold UBC's no-data
+value :data:`UBC_NO_DATA` (-99999) in every UBC model file, and in the VTK grid NaN in every
+field plus a ``vtkGhostType`` cell array (UInt8) flagging them ``HIDDENCELL`` (32), which
+ParaView honours by not drawing them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ from ._ubc_mesh import write_ubc_mesh
 
 #: Units of the summary fields in a VTK export (density fields not listed are kg/m^3).
 VTK_UNITS = {"exceedance": "(probability, 0..1)", "resolution": "(1 - posterior/prior variance, 0..1)"}
+
+#: The value UBC-GIF codes read as "no data / inactive cell" in a model file.
+UBC_NO_DATA = -99999.0
+
+#: vtkDataSetAttributes::HIDDENCELL: a ghost-type cell flag that ParaView does not draw.
+VTK_HIDDEN_CELL = 32
 
 #: The mesh file name inside a UBC export folder.
 UBC_MESH_FILE = "mesh.msh"
@@ -105,7 +116,8 @@ def export_ubc(results, directory: str | Path) -> dict[str, Path]:
     directory
         Folder to write into (created): ``mesh.msh`` and ``<field>.mod`` for every summary
         field with dims ``(z, y, x)`` that is not NaN everywhere: ``mean.mod``, ``std.mod``,
-        ``q05.mod``, ``q95.mod`` (kg/m^3), ``exceedance.mod``, ``resolution.mod`` (unitless).
+        ``q05.mod``, ``q95.mod`` (kg/m^3), ``exceedance.mod``, ``resolution.mod`` (unitless);
+        air cells of a mesh with topography hold :data:`UBC_NO_DATA`.
 
     Returns
     -------
@@ -119,7 +131,10 @@ def export_ubc(results, directory: str | Path) -> dict[str, Path]:
     mesh = results.mesh
     written = {"mesh": directory / UBC_MESH_FILE}
     write_ubc_mesh(written["mesh"], mesh)
+    air = ~mesh.active if getattr(mesh, "has_topography", False) else None
     for name, values in _summary_fields(results.summary, mesh).items():
+        if air is not None:
+            values = np.where(air, UBC_NO_DATA, values)
         written[name] = write_ubc_model(directory / f"{name}.mod", mesh, values)
     return written
 
@@ -140,6 +155,18 @@ def _data_array(name: str, values: np.ndarray, encoding: str, indent: str) -> st
             f"{indent}  {body}\n{indent}</DataArray>\n")
 
 
+def _ghost_array(flags: np.ndarray, encoding: str, indent: str) -> str:
+    """The ``vtkGhostType`` cell array (UInt8 flags, x fastest) that hides air cells in ParaView."""
+    values = np.ascontiguousarray(flags, dtype=np.uint8).ravel()
+    if encoding == "ascii":
+        body, form = " ".join(map(str, values.tolist())), "ascii"
+    else:
+        raw = np.array([values.nbytes], dtype="<u8").tobytes() + values.tobytes()
+        body, form = base64.b64encode(raw).decode("ascii"), "binary"
+    return (f'{indent}<DataArray type="UInt8" Name="vtkGhostType" NumberOfComponents="1" format="{form}">\n'
+            f"{indent}  {body}\n{indent}</DataArray>\n")
+
+
 def export_vtk(results, path: str | Path, encoding: str = "binary") -> Path:
     """Write a run's summaries as a VTK XML rectilinear grid (``.vtr``) for ParaView.
 
@@ -157,7 +184,8 @@ def export_vtk(results, path: str | Path, encoding: str = "binary") -> Path:
     std, q05, q95, prior_std in kg/m^3; exceedance and resolution unitless). The grid's field
     data hold ``threshold_kg_m3`` (the exceedance threshold), and an XML comment at the top names
     the method, the threshold and every array's unit (VTK ignores comments; a reader of the file
-    sees them).
+    sees them). Air cells of a mesh with topography are NaN in every field and flagged
+    ``HIDDENCELL`` in a ``vtkGhostType`` cell array, so ParaView does not draw them.
     """
     if encoding not in ("binary", "ascii"):
         raise ValueError(f"encoding must be 'binary' or 'ascii', found {encoding!r}")
@@ -187,6 +215,8 @@ def export_vtk(results, path: str | Path, encoding: str = "binary") -> Path:
     ]
     for name, values in fields.items():
         parts.append(_data_array(name, values, encoding, "        "))  # C order of (nz, ny, nx): x fastest
+    if getattr(mesh, "has_topography", False):
+        parts.append(_ghost_array(np.where(mesh.active, 0, VTK_HIDDEN_CELL), encoding, "        "))
     parts.append("      </CellData>\n      <Coordinates>\n")
     for name, nodes in (("x", mesh.nodes_x), ("y", mesh.nodes_y), ("z", mesh.nodes_z)):
         parts.append(_data_array(name, nodes, encoding, "        "))

@@ -29,15 +29,25 @@ def model_dataset(mesh: TensorMesh, variables: dict[str, np.ndarray], attrs: dic
     # The cell boundaries too, so that the mesh (variable widths included) can be rebuilt.
     for axis, nodes in (("x", mesh.nodes_x), ("y", mesh.nodes_y), ("z", mesh.nodes_z)):
         coords[f"{axis}_node"] = xr.Variable(f"{axis}_node", nodes, {"units": "m", "long_name": f"cell boundaries along {axis}"})
+    if mesh.has_topography:
+        # The ground of [mesh] topography: air cells (centre above it) are NaN in the fields.
+        data_vars["surface"] = xr.Variable(("y", "x"), mesh.surface, {
+            "units": "m", "positive": "up", "long_name": "ground elevation at the column centres; cells whose "
+            "centre lies above it are air (inactive, zero density contrast, NaN here)"})
     dataset = xr.Dataset(data_vars, coords=coords, attrs=dict(attrs or {}))
     dataset["z"].attrs["positive"] = "up"
     return dataset
 
 
 def mesh_from_dataset(dataset: xr.Dataset):
-    """The tensor mesh of a dataset written by :func:`model_dataset` (from its ``*_node`` coordinates)."""
+    """The tensor mesh of a dataset written by :func:`model_dataset` (from its ``*_node``
+    coordinates), with its ground ``surface`` (m, ``(y, x)``) when the dataset has one."""
     nodes = [np.asarray(dataset[f"{axis}_node"], np.float64) for axis in ("x", "y", "z")]
-    return TensorMesh(np.diff(nodes[0]), np.diff(nodes[1]), np.diff(nodes[2]), (nodes[0][0], nodes[1][0], nodes[2][0]))
+    surface = None
+    if "surface" in dataset.variables and set(dataset["surface"].dims) == {"y", "x"}:
+        surface = np.asarray(dataset["surface"].transpose("y", "x").values, np.float64)
+    return TensorMesh(np.diff(nodes[0]), np.diff(nodes[1]), np.diff(nodes[2]), (nodes[0][0], nodes[1][0], nodes[2][0]),
+                      surface)
 
 
 def write_netcdf(path: str | Path, dataset: xr.Dataset) -> None:

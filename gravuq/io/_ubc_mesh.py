@@ -130,13 +130,21 @@ def write_ubc_mesh(path: str | Path, mesh: TensorMesh) -> None:
 
 
 def mesh_from_config(settings) -> TensorMesh:
-    """Build the mesh that a ``[mesh]`` config section describes (see ``gravuq.config``)."""
+    """Build the mesh that a ``[mesh]`` config section describes (see ``gravuq.config``), with
+    the ground of ``topography`` when it is given (cells above it are air)."""
     if settings.path is not None:
-        return read_ubc_mesh(settings.path)
-    if settings.shape is not None:
-        return TensorMesh.uniform(settings.origin, settings.cell_size, settings.shape)
-    return TensorMesh(np.asarray(settings.widths_x), np.asarray(settings.widths_y),
-                      np.asarray(settings.widths_z), tuple(settings.origin))
+        mesh = read_ubc_mesh(settings.path)
+    elif settings.shape is not None:
+        mesh = TensorMesh.uniform(settings.origin, settings.cell_size, settings.shape)
+    else:
+        mesh = TensorMesh(np.asarray(settings.widths_x), np.asarray(settings.widths_y),
+                          np.asarray(settings.widths_z), tuple(settings.origin))
+    topography = getattr(settings, "topography", None)
+    if topography is None:
+        return mesh
+    from ._topography import mesh_with_topography
+
+    return mesh_with_topography(mesh, topography)
 
 
 __all__ = ["mesh_from_config", "read_ubc_mesh", "write_ubc_mesh"]

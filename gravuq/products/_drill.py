@@ -96,7 +96,10 @@ class DrillLog:
     the posterior mean and 90 % interval of the density contrast in the cell at each midpoint
     (kg/m^3); ``exceedance`` P(density > ``threshold``) there. NaN outside the mesh, and the
     spread and exceedance are NaN for a single model. ``collar`` (m), ``azimuth`` and ``dip``
-    (degrees), ``threshold`` (kg/m^3) describe the hole.
+    (degrees), ``threshold`` (kg/m^3) describe the hole. On a mesh with topography,
+    ``depth_below_surface`` is each midpoint's vertical depth below the ground of its column (m,
+    positive down; negative above it), and samples above the ground or in air cells are NaN;
+    without topography it is None (the mesh top is the surface).
     """
 
     depth_along_hole: np.ndarray
@@ -113,6 +116,7 @@ class DrillLog:
     azimuth: float
     dip: float
     threshold: float
+    depth_below_surface: np.ndarray | None = None
 
 
 def default_step(mesh: TensorMesh) -> float:
@@ -151,7 +155,15 @@ def drill_log(results: Results, collar, azimuth_deg: float, dip_deg: float, leng
     step_m = default_step(results.mesh) if step_m is None else float(step_m)
     threshold = results.threshold if threshold is None else float(threshold)
     depth_from, depth_to, depth, points = hole_samples(collar, float(azimuth_deg), float(dip_deg), float(length_m), step_m)
-    index, inside = cells_at(results.mesh, points)
+    mesh = results.mesh
+    index, inside = cells_at(mesh, points)
+    below_surface = None
+    if mesh.has_topography:
+        # Depth below the ground (not the mesh top): the ground of the column holding each point.
+        _, j, i = np.unravel_index(index, mesh.shape)
+        below_surface = np.where(inside, mesh.ground[j, i] - points[:, 2], np.nan)
+        # Air holds no posterior: samples above the ground, or in a cell whose centre is above it.
+        inside = inside & mesh.active.ravel()[index] & (np.nan_to_num(below_surface, nan=-1.0) >= 0.0)
     values = results.draws[:, index[inside]]
     nan = np.full(depth.shape, np.nan)
     mean, q05, q95, exceedance = nan.copy(), nan.copy(), nan.copy(), nan.copy()
@@ -161,7 +173,7 @@ def drill_log(results: Results, collar, azimuth_deg: float, dip_deg: float, leng
         exceedance[inside] = (values > threshold).mean(axis=0)
     collar = tuple(float(v) for v in np.ravel(collar))
     return DrillLog(depth, depth_from, depth_to, points[:, 0], points[:, 1], points[:, 2], mean, q05, q95, exceedance,
-                    collar, float(azimuth_deg), float(dip_deg), threshold)
+                    collar, float(azimuth_deg), float(dip_deg), threshold, below_surface)
 
 
 _DRILL_COLUMNS = ("depth_along_hole", "depth_from", "depth_to", "x", "y", "z", "mean", "q05", "q95", "exceedance")
@@ -171,13 +183,15 @@ def write_drill_log(csv_path: str | Path | None, png_path: str | Path | None, lo
     """Write a :class:`DrillLog` as CSV and/or a PNG strip log (each atomically; None skips it).
 
     CSV columns: depth_along_hole, depth_from, depth_to (m along the hole), x, y, z (m, z up),
-    mean, q05, q95 (kg/m^3), exceedance (probability). The PNG has depth along the hole
+    mean, q05, q95 (kg/m^3), exceedance (probability), and on a mesh with topography
+    depth_below_surface (m below the ground, positive down). The PNG has depth along the hole
     increasing downward: the mean with its 90 % band and the threshold on the left, the
     exceedance probability on the right.
     """
     if csv_path is not None:
-        columns = [np.asarray(getattr(log, name), np.float64).tolist() for name in _DRILL_COLUMNS]
-        write_text_atomic(csv_path, csv_text(_DRILL_COLUMNS, columns))
+        names = _DRILL_COLUMNS + (("depth_below_surface",) if log.depth_below_surface is not None else ())
+        columns = [np.asarray(getattr(log, name), np.float64).tolist() for name in names]
+        write_text_atomic(csv_path, csv_text(names, columns))
     if png_path is not None:
         from ..io import plots
 

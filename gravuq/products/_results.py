@@ -166,6 +166,8 @@ def load_results(directory: str | Path) -> Results:
     else:
         draws = np.asarray(mean.transpose("z", "y", "x").values, np.float64).reshape(1, -1)
         has_posterior = False
+    if mesh.has_topography:  # air cells hold their fixed zero contrast (NaN in summary.nc)
+        draws = np.where(mesh.active.ravel()[None, :], draws, 0.0)
     detrend, coefficients, origin = trend or ("none", (0.0, 0.0, 0.0), (0.0, 0.0))
     return Results(directory, mesh, summary, draws, float(summary.attrs["threshold"]),
                    str(summary.attrs.get("method", "unknown")), detrend, coefficients, origin, has_posterior)

@@ -71,7 +71,11 @@ def depth_slices(path: Path, mesh, field: np.ndarray, kind: str, title: str, cou
             outline_cells(axis, mesh.nodes_x, mesh.nodes_y, outline[layer] > outline_level, OUTLINE_COLOURS[kind])
         # The layer's extent, and its depth below the mesh top: what a driller reads.
         upper, lower = mesh.nodes_z[layer + 1], mesh.nodes_z[layer]
-        axis.set_title(f"z = {lower:.0f}..{upper:.0f} m (depth {top - upper:.0f}..{top - lower:.0f} m)", fontsize=9)
+        if mesh.has_topography:  # depth varies with the ground: the elevation alone (air cells blank)
+            axis.set_title(f"z = {lower:.0f}..{upper:.0f} m (blank: above the ground)", fontsize=9)
+        else:
+            axis.set_title(f"z = {lower:.0f}..{upper:.0f} m (depth {top - upper:.0f}..{top - lower:.0f} m)",
+                           fontsize=9)
         map_axes(axis, east - west, north - south)
     for axis in list(axes.flat)[layers.size:]:
         axis.set_visible(False)
@@ -123,8 +127,11 @@ def drilling_map(path: Path, mesh, exceedance: np.ndarray, threshold: float, dra
     ``note`` a line on its sampling error:
 
     - per column, the largest exceedance probability over depth (0..1);
-    - the depth in m below the mesh top to the top of the shallowest cell whose exceedance
+    - the depth in m below the mesh top (with topography: below the ground of the column, 0
+      for a cell that reaches above it) to the top of the shallowest cell whose exceedance
       passes 0.5 (grey where no cell of the column does).
+
+    Air cells (NaN, above the ground) are never likely.
     """
     exceedance = np.asarray(exceedance, np.float64).reshape(mesh.shape)
     top = mesh.nodes_z[-1]
@@ -134,7 +141,8 @@ def drilling_map(path: Path, mesh, exceedance: np.ndarray, threshold: float, dra
     any_likely = from_top.any(axis=0)
     first = np.argmax(from_top, axis=0)  # index from the top of the shallowest likely cell
     cell_tops = mesh.nodes_z[1:][::-1]  # the top face of each layer, top layer first
-    depth = np.where(any_likely, top - cell_tops[first], np.nan)
+    ground = mesh.ground if mesh.has_topography else top
+    depth = np.where(any_likely, np.maximum(ground - cell_tops[first], 0.0), np.nan)
 
     west, east, south, north, _, _ = mesh.bounds
     figure, axes = plt.subplots(1, 2, figsize=(12, panel_height(5.0, east - west, north - south) + 0.5),
@@ -149,7 +157,8 @@ def drilling_map(path: Path, mesh, exceedance: np.ndarray, threshold: float, dra
     scale, unit = (1000.0, "km") if top_depth > KM_SPAN else (1.0, "m")
     depth_image = axes[1].pcolormesh(mesh.nodes_x, mesh.nodes_y, np.ma.masked_invalid(depth / scale), cmap=cmap,
                                      vmin=0.0, vmax=top_depth / scale)
-    figure.colorbar(depth_image, ax=axes[1], label=f"depth below the mesh top, z = {top:.0f} m ({unit})", shrink=0.9)
+    below = "the ground" if mesh.has_topography else f"the mesh top, z = {top:.0f} m"
+    figure.colorbar(depth_image, ax=axes[1], label=f"depth below {below} ({unit})", shrink=0.9)
     axes[1].set_title("Depth to the first cell with P > 0.5 (grey: none)")
     for axis in axes:
         map_axes(axis, east - west, north - south)
