@@ -21,12 +21,13 @@ ResultsArgument = Annotated[Path, typer.Argument(metavar="RESULTS_DIR",
 class Reporter:
     """Messages and progress bars for one command, silenced by --quiet."""
 
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool, prefix: str = ""):
         self.quiet = quiet
+        self.prefix = prefix  # names the process in a multi-process run
 
     def log(self, message: str) -> None:
         if not self.quiet:
-            typer.echo(message, err=True)
+            typer.echo(self.prefix + message, err=True)
 
     def progress(self, total: int, description: str):
         from tqdm.auto import tqdm

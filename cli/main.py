@@ -98,17 +98,33 @@ def summary_line(metrics: dict) -> str:
 
 
 def _recover_and_write(config_path: Path, quiet: bool, methods: tuple[str, ...], command: str,
-                       resume: bool = False, force: bool = False, replace_other: bool = False) -> None:
+                       resume: bool = False, force: bool = False, replace_other: bool = False,
+                       distributed: bool = False) -> None:
     reporter = Reporter(quiet)
 
     def action():
+        processes = None
+        if distributed:  # before anything else touches JAX
+            from gravuq.distributed import initialize
+            from gravuq.errors import InputError
+
+            if resume:  # refused before joining the others (run_command says the same to library callers)
+                raise InputError("--resume: a --distributed run keeps no checkpoint (its members live on several "
+                                 "machines); run it again without --resume")
+
+            processes = initialize()
+            reporter.prefix = f"gravuq[{processes.index}/{processes.count}]: "
+            reporter.log(processes.describe() + (": writes the outputs" if processes.leader else
+                                                 ": trains its members, writes nothing"))
         from gravuq.runs import run_command
 
         settings = load(config_path)
-        recovery = run_command(settings, command, methods, None if quiet else reporter.progress, reporter.log,
-                               resume=resume, force=force, replace_other=replace_other)
-        if recovery is None:  # the folder already holds these results (run_command said so)
-            return
+        # Progress bars from process 0 only; the others log their lines.
+        bars = None if quiet or (processes is not None and not processes.leader) else reporter.progress
+        recovery = run_command(settings, command, methods, bars, reporter.log, resume=resume, force=force,
+                               replace_other=replace_other, processes=processes)
+        if recovery is None or (processes is not None and not processes.leader):
+            return  # nothing to do (run_command said so), or process 0 reports the results
         metrics = recovery.metrics
         reporter.log(f"{recovery.method}: {summary_line(metrics)}")
         for record in metrics.get("diverged_members", []):
@@ -127,9 +143,16 @@ def invert(config: ConfigArgument, resume: ResumeOption = False, force: ForceOpt
     _recover_and_write(config, quiet, ("deterministic", "tikhonov"), "invert", resume, force)
 
 
+DistributedOption = Annotated[bool, typer.Option("--distributed", help=(
+    "One of several processes (machines) running this same command: join the others (jax.distributed; found "
+    "from SLURM under srun, or from GRAVUQ_COORDINATOR=host:port, GRAVUQ_NUM_PROCESSES, GRAVUQ_PROCESS_ID), "
+    "train this process's share of the members (method = 'ensemble') and let process 0 alone write the outputs. "
+    "No checkpoints. See docs/distributed.md."))]
+
+
 @app.command()
 def ensemble(config: ConfigArgument, resume: ResumeOption = False, force: ForceOption = False,
-             quiet: QuietOption = False) -> None:
+             quiet: QuietOption = False, distributed: DistributedOption = False) -> None:
     """The main job: probabilistic inversion with [inference] method: "ensemble" (ensemble_mode
     "rml", randomised MAP, the default; "prior_function"; or "init", random starts only),
     "gaussian" (the exact linear-Gaussian posterior), "svgd" (Stein variational gradient
@@ -142,7 +165,7 @@ def ensemble(config: ConfigArgument, resume: ResumeOption = False, force: ForceO
     metrics.json and figures into [output] directory; `gravuq report` makes one page of them.
     Every key: docs/config.md."""
     _recover_and_write(config, quiet, ("ensemble", "gaussian", "svgd", "last_layer", "mcmc"), "ensemble", resume,
-                       force)
+                       force, distributed=distributed)
 
 
 @app.command()

@@ -31,6 +31,7 @@ import numpy as np
 from . import __version__
 from .config import Config
 from .constants import GRAVITY_UNITS_TO_MGAL
+from .distributed import Processes, from_leader
 from .errors import InputError
 from .forward import MemoryBudget, active_cell_operator, exact_operator
 from .io import Checkpointer, mesh_from_config, read_station_table, write_stations_csv, write_text_atomic
@@ -213,9 +214,26 @@ def fit_warnings(config: Config, metrics: dict) -> list[str]:
     return []
 
 
+#: What process 0 tells the others in a multi-process run (:func:`gravuq.distributed.from_leader`).
+_GO, _DONE, _FAILED = 1, 2, 3
+
+
+class _Agreement:
+    """Process 0's word to the others at one point of a multi-process run, said exactly once
+    (a no-op in a single-process run)."""
+
+    def __init__(self, processes: Processes | None):
+        self.processes, self.said = processes, False
+
+    def say(self, code: int) -> None:
+        if self.processes is not None and not self.said:
+            self.said = True
+            from_leader(code)
+
+
 def run_command(config: Config, command: str, allowed: tuple[str, ...], progress=None, log: Log = quiet,
                 resume: bool = False, force: bool = False, checkpoint_every: int = 50,
-                replace_other: bool = False) -> Recovery | None:
+                replace_other: bool = False, processes: Processes | None = None) -> Recovery | None:
     """``gravuq invert``/``ensemble``: guard and lock the output folder, prepare, recover (with
     checkpoints under ``<output>/checkpoint``), write the new set of outputs and ``run.json``.
 
@@ -223,6 +241,11 @@ def run_command(config: Config, command: str, allowed: tuple[str, ...], progress
     (same config, same input files, files intact) and ``force`` is not given; ``--resume`` does
     not change that. ``replace_other`` lets results of another config be replaced (the demo's
     own folder), as ``force`` does, without forcing a rerun of finished results.
+
+    ``processes`` (:func:`gravuq.distributed.initialize`): one of several processes running
+    this same command; the ensemble's members are split over all their devices. Process 0 guards,
+    locks and writes the output folder as above; the others only read the inputs, train their
+    members and wait for process 0's outputs, never touching the folder. No checkpoints.
     """
     method = config.inference.method
     if method not in allowed:
@@ -231,34 +254,80 @@ def run_command(config: Config, command: str, allowed: tuple[str, ...], progress
     if command == "ensemble" and config.inference.members < 2:
         raise InputError(f"{config.path}: [inference] members: expected at least 2 for a posterior, "
                          f"found {config.inference.members}")
-    directory = check_output_directory(Path(config.output.directory), f"{config.path}: [output] directory")
-    guard_output_directory(directory, config, force or replace_other)
-    with FolderLock(directory, f"gravuq {command} {config.path}"):
-        # Read the record under the lock: another run may have finished meanwhile.
+    if processes is not None:
+        if method != "ensemble":
+            raise InputError(f"{config.path}: [inference] method = '{method}': --distributed splits the members of "
+                             "method = 'ensemble' over the processes; run other methods on one process")
+        if resume:
+            raise InputError("--resume: a --distributed run keeps no checkpoint (its members live on several "
+                             "machines); run it again without --resume")
+        if not processes.leader:
+            return _follow(config, progress, log, processes)
+    start = _Agreement(processes)
+    try:
+        directory = check_output_directory(Path(config.output.directory), f"{config.path}: [output] directory")
         guard_output_directory(directory, config, force or replace_other)
-        record = RunRecord(directory, command, config, method=method)
-        if record.already_done() and not force:
-            log(f"{directory}: already holds the complete results of {config.path} (finished "
-                f"{record.previous.get('finished_at', '')}; same config and input files): nothing to do; "
-                "use --force to run it again")
-            return None
-        return _run(config, command, directory, record, progress, log, resume, checkpoint_every)
+        with FolderLock(directory, f"gravuq {command} {config.path}"):
+            # Read the record under the lock: another run may have finished meanwhile.
+            guard_output_directory(directory, config, force or replace_other)
+            extra = {} if processes is None else {"processes": processes.count, "devices": processes.devices}
+            record = RunRecord(directory, command, config, method=method, **extra)
+            if record.already_done() and not force:
+                log(f"{directory}: already holds the complete results of {config.path} (finished "
+                    f"{record.previous.get('finished_at', '')}; same config and input files): nothing to do; "
+                    "use --force to run it again")
+                start.say(_DONE)
+                return None
+            return _run(config, command, directory, record, progress, log, resume, checkpoint_every, start)
+    except BaseException:
+        start.say(_FAILED)  # the others must not wait for a run that does not start
+        raise
+
+
+def _follow(config: Config, progress, log: Log, processes: Processes) -> Recovery | None:
+    """A process other than 0 of a multi-process run: prepare and train as process 0 does (the
+    same collectives in the same order), then wait until process 0 has written the outputs."""
+    try:
+        setup = prepare(config, log)
+    except InputError as error:
+        raise _in_config(config, error) from None
+    check_sizes(config, setup.mesh.n_cells, setup.survey.n_data, setup.budget)
+    said = from_leader(0)
+    if said == _DONE:
+        log(f"process 0 found the complete results in {config.output.directory}: nothing to do")
+        return None
+    if said != _GO:
+        raise InputError(f"process {processes.index} of {processes.count}: process 0 did not start the run "
+                         "(its message says why)")
+    recovery = recover(setup, config.inference.method, progress, None, log)
+    if from_leader(0) != _GO:
+        raise RuntimeError(f"process {processes.index} of {processes.count}: process 0 failed to write the "
+                           "outputs (its message says why)")
+    log(f"process {processes.index} of {processes.count}: done; process 0 wrote {config.output.directory}")
+    return recovery
 
 
 def _run(config: Config, command: str, directory: Path, record: RunRecord, progress, log: Log, resume: bool,
-         checkpoint_every: int) -> Recovery:
+         checkpoint_every: int, start: _Agreement = _Agreement(None)) -> Recovery:
     try:
         setup, prepare_s = timed(prepare, config, log)
     except InputError as error:
         raise _in_config(config, error) from None
-    check_sizes(config, setup.mesh.n_cells, setup.survey.n_stations, setup.budget)
-    check_output_space(directory, *output_bytes(config, setup.mesh.n_cells, setup.survey.n_stations),
+    check_sizes(config, setup.mesh.n_cells, setup.survey.n_data, setup.budget)
+    check_output_space(directory, *output_bytes(config, setup.mesh.n_cells, setup.survey.n_data),
                        f"{config.path}: [output] directory")
     record.start()
-    checkpoint = Checkpointer(directory / "checkpoint", config.hash, checkpoint_every, resume)
+    several = start.processes is not None
+    # A multi-process run's members live on several machines: no process can save them alone.
+    checkpoint = None if several else Checkpointer(directory / "checkpoint", config.hash, checkpoint_every, resume)
     staging = directory / STAGING
+    finish, trained = _Agreement(start.processes), False
+    start.say(_GO)
     try:
         recovery, recover_s = timed(recover, setup, config.inference.method, progress, checkpoint, log)
+        trained = True  # from here on the other processes wait for this one's word
+        if several:
+            recovery.metrics.update(processes=start.processes.count, devices=start.processes.devices)
         warnings = fit_warnings(config, recovery.metrics)
         for warning in warnings:
             log(f"warning: {warning}")
@@ -268,10 +337,11 @@ def _run(config: Config, command: str, directory: Path, record: RunRecord, progr
         _, write_s = timed(write_outputs, setup, recovery, staging, True)
         publish(directory, staging, record, {"prepare": prepare_s, "recover": recover_s, "write": write_s},
                 warnings, log)
+        finish.say(_GO)
     except KeyboardInterrupt:
         shutil.rmtree(staging, ignore_errors=True)
-        resume_command = f"gravuq {command} {config.path} --resume"
-        if record.holds_results:
+        resume_command = f"gravuq {command} {config.path}" + ("" if several else " --resume")
+        if record.holds_results and not several:
             log(f"stopped: {directory} keeps the complete results of the previous run; "
                 f"{resume_command} --force continues this one from its checkpoint")
         record.interrupted(resume_command)
@@ -279,8 +349,11 @@ def _run(config: Config, command: str, directory: Path, record: RunRecord, progr
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         record.failed()
+        if trained:  # a failure while training is every process's (the same work) and ends them all
+            finish.say(_FAILED)
         raise
-    checkpoint.remove()
+    if checkpoint is not None:
+        checkpoint.remove()
     log(f"wrote {directory}")
     return recovery
 
