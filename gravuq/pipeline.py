@@ -38,21 +38,15 @@ from .inference.prior_settings import ProbabilisticModel, build_model
 from .inference.svgd import SvgdSettings
 from .inference.tikhonov import TikhonovSettings
 from .inference.training import TrainingSettings
-from .io import check_stations_above, mesh_from_config, read_model, read_survey, read_topography
+from .inputs import Log, check_terrain, quiet, read_truth, warn_outside
+from .io import mesh_from_config, read_survey
 from .mesh import TensorMesh
 from .model import Normaliser
 from .posterior import Summary, data_metrics, mask_summary, summarise_draws, summarise_gaussian, truth_metrics
 from .survey import Survey
 
-Log = Callable[[str], None]
-
 #: The methods that sample a posterior: they share the learned prior and noise model.
 PROBABILISTIC = ("gaussian", "ensemble", "svgd", "last_layer", "mcmc")
-
-
-def quiet(message: str) -> None:
-    """A log that prints nothing."""
-    return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,34 +139,6 @@ class Setup:
         return InverseProblem(self.operator, self.mesh, self.coordinates, np.asarray(self.survey.gz),
                               np.asarray(std), lambda: self.dense(f"[inference] method = '{method}'"),
                               self.dense_fits, self.prior)
-
-
-def warn_outside(mesh: TensorMesh, stations: np.ndarray, source: str, log: Log) -> None:
-    """Log a warning when stations lie outside the mesh's horizontal extent."""
-    west, east, south, north, _, _ = mesh.bounds
-    outside = (stations[:, 0] < west) | (stations[:, 0] > east) | (stations[:, 1] < south) | (stations[:, 1] > north)
-    if outside.any():
-        log(f"warning: {source}: {int(outside.sum())} of {len(stations)} stations lie outside the mesh's "
-            f"horizontal extent (x {west:.6g}..{east:.6g} m, y {south:.6g}..{north:.6g} m); "
-            "their anomaly sources may be missing from the model")
-
-
-def check_terrain(config: Config, mesh: TensorMesh, stations: np.ndarray, source: str, log: Log = quiet) -> None:
-    """With ``[mesh] topography``: an :class:`InputError` naming the first station below the
-    ground (stations anywhere on or above it are fine), and a log line of the active cells."""
-    topography = config.mesh.topography
-    if topography is None:
-        return
-    check_stations_above(read_topography(topography), stations, source, topography)
-    log(f"topography {topography}: {mesh.n_active} of {mesh.n_cells} cells below the ground are active, "
-        f"{mesh.n_cells - mesh.n_active} air cells fixed at zero contrast")
-
-
-def read_truth(config: Config, mesh: TensorMesh) -> np.ndarray | None:
-    """The ``[truth]`` model on ``mesh`` (kg/m^3, ``(nz, ny, nx)``), or None."""
-    if config.truth is None:
-        return None
-    return read_model(config.truth.path, mesh, config.truth.variable, config.truth.units)
 
 
 def prepare(config: Config, log: Log = quiet) -> Setup:

@@ -23,6 +23,7 @@ import shutil
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -34,13 +35,15 @@ from .constants import GRAVITY_UNITS_TO_MGAL
 from .distributed import Processes, from_leader
 from .errors import InputError
 from .forward import MemoryBudget, active_cell_operator, exact_operator
+from .inputs import Log, check_terrain, quiet, read_truth, warn_outside
 from .io import Checkpointer, mesh_from_config, read_station_table, write_stations_csv, write_text_atomic
 from .io import RUN_RECORD, FolderLock, file_digest, folder_manifest, manifest_mismatches, read_run_record
-from .outputs import write_outputs
 from .sizes import check_output_space, check_sizes, output_bytes
-from .pipeline import Log, Recovery, check_terrain, prepare, quiet, read_truth, recover, timed, warn_outside
 from .survey import station_std
 from .synthetic import gaussian_noise
+
+if TYPE_CHECKING:
+    from .pipeline import Recovery
 
 
 def versions() -> dict:
@@ -287,6 +290,7 @@ def run_command(config: Config, command: str, allowed: tuple[str, ...], progress
 def _follow(config: Config, progress, log: Log, processes: Processes) -> Recovery | None:
     """A process other than 0 of a multi-process run: prepare and train as process 0 does (the
     same collectives in the same order), then wait until process 0 has written the outputs."""
+    from .pipeline import prepare, recover  # the inference code: only for the commands that train
     try:
         setup = prepare(config, log)
     except InputError as error:
@@ -294,7 +298,7 @@ def _follow(config: Config, progress, log: Log, processes: Processes) -> Recover
     check_sizes(config, setup.mesh.n_cells, setup.survey.n_data, setup.budget)
     said = from_leader(0)
     if said == _DONE:
-        log("process 0 found the complete results in the [output] directory: nothing to do")
+        log(f"process 0 found the complete results in {config.output.directory}: nothing to do")
         return None
     if said != _GO:
         raise InputError(f"process {processes.index} of {processes.count}: process 0 did not start the run "
@@ -303,12 +307,15 @@ def _follow(config: Config, progress, log: Log, processes: Processes) -> Recover
     if from_leader(0) != _GO:
         raise RuntimeError(f"process {processes.index} of {processes.count}: process 0 failed to write the "
                            "outputs (its message says why)")
-    log(f"process {processes.index} of {processes.count}: done; process 0 wrote the outputs")
+    log(f"process {processes.index} of {processes.count}: done; process 0 wrote {config.output.directory}")
     return recovery
 
 
 def _run(config: Config, command: str, directory: Path, record: RunRecord, progress, log: Log, resume: bool,
          checkpoint_every: int, start: _Agreement = _Agreement(None)) -> Recovery:
+    from .outputs import write_outputs  # with the inference code: only for the commands that train
+    from .pipeline import prepare, recover, timed
+
     try:
         setup, prepare_s = timed(prepare, config, log)
     except InputError as error:
@@ -376,9 +383,11 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
     the config's ``[data] units`` (so the same config reads it back), gz positive downward.
     With ``noise``, iid Gaussian noise of that std is added, drawn from ``[inference] seed``.
     The std is the file's std column if it has one, else ``[data] std``, plus
-    ``std_relative * |gz|`` of the noise-free gz. The gz are computed with the exact float64
-    rows (:func:`gravuq.forward.exact_operator`), never the FFT path: the file must not change
-    with the choice of operator.
+    ``std_relative * |gz|`` of the noise-free gz. The gz are computed in float64 by
+    :func:`gravuq.forward.exact_operator` (the FFT operator for stations on a grid of the cell
+    widths at one height, else the float64 rows): the same numbers to float64 rounding (1e-12
+    of max |gz|, tested) whatever the operator. Only the input checks, readers and the forward
+    code are imported: no inference code.
     """
     if config.truth is None:
         raise InputError(f"{config.path}: [truth]: gravuq forward needs a [truth] section with the model's path")
