@@ -298,7 +298,7 @@ def _follow(config: Config, progress, log: Log, processes: Processes) -> Recover
     check_sizes(config, setup.mesh.n_cells, setup.survey.n_data, setup.budget)
     said = from_leader(0)
     if said == _DONE:
-        log(f"process 0 found the complete results in {config.output.directory}: nothing to do")
+        log("process 0 found the complete results in the [output] directory: nothing to do")
         return None
     if said != _GO:
         raise InputError(f"process {processes.index} of {processes.count}: process 0 did not start the run "
@@ -307,7 +307,7 @@ def _follow(config: Config, progress, log: Log, processes: Processes) -> Recover
     if from_leader(0) != _GO:
         raise RuntimeError(f"process {processes.index} of {processes.count}: process 0 failed to write the "
                            "outputs (its message says why)")
-    log(f"process {processes.index} of {processes.count}: done; process 0 wrote {config.output.directory}")
+    log(f"process {processes.index} of {processes.count}: done; process 0 wrote the outputs")
     return recovery
 
 
