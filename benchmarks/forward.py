@@ -20,6 +20,11 @@ non-zero in every cell, because Harmonica skips prisms of zero density (a sparse
 time a smaller problem than gravuq's dense matrix).
 
 Run: ``python benchmarks/forward.py [--quick]`` (``--quick``: only B1).
+
+``--gradient``: instead, the gravity-gradient dense build (``gzz``, Eotvos, float64 kernels)
+against Harmonica's ``prism_gravity(..., field="g_zz", parallel=True)`` on the B4 mesh (1600
+stations x 32,000 cells), grid (table / toeplitz ways) and scattered (direct way), as the ratio of
+the best times in the same run (target: >= 4x on 2 cores, issue 17).
 """
 
 from __future__ import annotations
@@ -80,9 +85,40 @@ def harmonica_row(harmonica, mesh, stations, density):
     return best_time(lambda: harmonica.prism_gravity(coordinates, prisms, density, field="g_z", parallel=True))
 
 
+def gradient_benchmark(harmonica, component: str = "gzz") -> None:
+    """The dense build of one gradient component against Harmonica on the B4 mesh (see --gradient)."""
+    from gravuq.forward import HARMONICA_FIELDS
+
+    mesh = TensorMesh.uniform((0.0, 0.0, -10000.0), (500.0, 500.0, 500.0), (40, 40, 20))
+    centres = mesh.cell_centers
+    density = 950.0 * np.sin(centres[:, 0] / 3000.0) * np.cos(centres[:, 1] / 4000.0) * np.exp(centres[:, 2] / 6000.0)
+    rng = np.random.default_rng(4)
+    west, east, south, north, _, top = mesh.bounds
+    scattered = np.stack([rng.uniform(west, east, 1600), rng.uniform(south, north, 1600), np.full(1600, top)], 1)
+    print(f"| case | engine | way | first call, s | best of 3, s | harmonica / gravuq | max rel diff ({component}) |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for name, stations, ways in (("B4 grid", grid_stations(mesh, top), ("table", "toeplitz")),
+                                 ("B4 scattered", scattered, ("direct",))):
+        coordinates = tuple(np.ascontiguousarray(stations[:, axis]) for axis in range(3))
+        prisms = cell_prisms(mesh)
+        first, theirs, reference = best_time(lambda: harmonica.prism_gravity(
+            coordinates, prisms, density, field=HARMONICA_FIELDS[component], parallel=True))
+        print(f"| {name} | harmonica (parallel) | per prism | {first:.3f} | {theirs:.3f} | 1.00 | 0 |")
+        for way in ways:
+            first, best, matrix = best_time(lambda: sensitivity_matrix(mesh, stations, dtype="float64", way=way,
+                                                                       component=component))
+            ours = np.asarray(matrix) @ density
+            difference = np.abs(ours - reference).max() / np.abs(reference).max()
+            del matrix
+            print(f"| {name} | gravuq dense build | {way} | {first:.3f} | {best:.3f} | {theirs / best:.2f} | "
+                  f"{difference:.1e} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="run only B1")
+    parser.add_argument("--gradient", action="store_true",
+                        help="only the gzz dense build against Harmonica's g_zz on the B4 mesh")
     arguments = parser.parse_args()
     try:
         import harmonica
@@ -93,6 +129,12 @@ def main():
           f"harmonica {getattr(harmonica, '__version__', 'not installed')}, "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
           f"load average before: {os.getloadavg()[0]:.2f}")
+    if arguments.gradient:
+        if harmonica is None:
+            raise SystemExit("--gradient needs harmonica installed (the peer of the ratio)")
+        gradient_benchmark(harmonica)
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+        return
     header = ("| case | engine | way | dtype | first call, s | best of 3, s | M pairs/s | "
               "harmonica / gravuq | max rel diff |")
     lines = [header, "|---|---|---|---|---:|---:|---:|---:|---:|"]

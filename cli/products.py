@@ -64,6 +64,11 @@ def register(app: typer.Typer) -> None:
                  "noise-free field) and gz_obs_std (a new observation: the field's spread plus the run's noise "
                  "model at the file's std column, or its learned floor without one), mGal positive downward, "
                  "regional trend added back. Default: RESULTS_DIR/predict.csv.")] = None,
+        components: Annotated[Optional[str], typer.Option(
+            "--components",
+            help="Components to predict, comma separated, out of gz, gxx, gxy, gxz, gyy, gyz, gzz (gradients in "
+                 "Eotvos, Harmonica's signs): five columns each, named <component>_mean ... Default: gz.",
+            show_default=False)] = None,
         quiet: QuietOption = False,
     ) -> None:
         """Posterior-predictive gz (mGal, positive down) of the noise-free field at new stations: mean,
@@ -91,8 +96,17 @@ def register(app: typer.Typer) -> None:
                 raise InputError(message) from None
             coordinates = np.stack([table.x, table.y, table.z], axis=1)
             check_station_distance(results.mesh, coordinates, str(stations))
-            prediction = with_columns(predict_gz(results, coordinates, table.std), table.extra)
-            path = write_predictions(target, prediction)
+            from gravuq.constants import COMPONENTS
+
+            names = [name.strip() for name in (components or "gz").split(",") if name.strip()]
+            if not names or any(name not in COMPONENTS for name in names) or len(set(names)) != len(names):
+                raise InputError(f"--components '{components}': expected distinct names out of "
+                                 f"{', '.join(COMPONENTS)} separated by commas, e.g. --components gz,gzz")
+            # The file's std column is gz's accuracy (mGal); gradients get the field spread only.
+            predictions = [with_columns(predict_gz(results, coordinates, table.std if name == "gz" else None, name),
+                                        table.extra) for name in names]
+            prediction = predictions[0]
+            path = write_predictions(target, predictions if len(predictions) > 1 else prediction)
             log(f"wrote {path} ({prediction.x.size} stations, {results.n_draws} draws)")
 
         guarded(action)

@@ -25,3 +25,11 @@ GRAVITY_UNITS_TO_MGAL = {"mGal": 1.0, "um/s2": 0.1, "m/s2": SI_TO_MGAL}
 #: Density units accepted in configs and model files, as the factor to kg/m^3.
 #: 1 g/cc = 1000 kg/m^3.
 DENSITY_UNITS_TO_KG_M3 = {"kg/m3": 1.0, "g/cc": 1000.0}
+
+#: The measured components a survey may hold: gz (mGal, positive downward) and the six gravity
+#: gradients (Eotvos, 1 E = 1e-9 s^-2; Harmonica's signs, x east, y north, ``gxz``, ``gyz`` with
+#: z down, ``gzz > 0`` above excess mass), in the order files and outputs list them.
+COMPONENTS = ("gz", "gxx", "gxy", "gxz", "gyy", "gyz", "gzz")
+
+#: The unit of each component's data and std inside gravuq (gradient files are read in Eotvos).
+COMPONENT_UNITS = {"gz": "mGal", **{name: "E" for name in COMPONENTS[1:]}}

@@ -53,7 +53,9 @@ def write_figures(setup: Setup, recovery: Recovery, directory: Path) -> None:
     plots.depth_slices(directory / "mean_slices.png", mesh, summary.mean, "contrast", f"{name}: mean density contrast",
                        scale_with=truth, outline=truth, outline_level=threshold)
     mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(np.nan_to_num(summary.mean), jnp.float64)))
-    plots.data_maps(directory / "data_residuals.png", setup.survey, mean_prediction)
+    plots.data_maps(directory / "data_residuals.png", setup.survey, mean_prediction, setup.survey.components[0])
+    for component in setup.survey.components[1:]:  # several measured components: one figure each
+        plots.data_maps(directory / f"data_residuals_{component}.png", setup.survey, mean_prediction, component)
     probabilistic = not np.all(np.isnan(summary.std))
     plots.section_with_band(directory / "section.png", mesh, summary.mean, summary.q05 if probabilistic else None,
                             summary.q95 if probabilistic else None, truth,

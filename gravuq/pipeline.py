@@ -77,8 +77,9 @@ class Setup:
         return Path(self.config.output.directory)
 
     def dense_bytes(self) -> float:
-        """Bytes of the float64 sensitivity with the exact methods' station-system work."""
-        return dense_float64_bytes(self.survey.n_stations, self.mesh.n_cells) + 8.0 * self.survey.n_stations \
+        """Bytes of the float64 sensitivity with the exact methods' station-system work (one row
+        per datum: stations times components)."""
+        return dense_float64_bytes(self.survey.n_data, self.mesh.n_cells) + 8.0 * self.survey.n_data \
             * self.mesh.n_cells
 
     def dense_fits(self) -> bool:
@@ -91,8 +92,8 @@ class Setup:
             self.budget.require(self.dense_bytes(), f"{self.config.path}: {purpose}",
                                 "use a method or prior that works matrix-free, or a coarser [mesh]",
                                 item="the dense float64 sensitivity: ")
-            self.log(f"building the dense float64 sensitivity ({self.survey.n_stations} x {self.mesh.n_cells}, "
-                     f"{8.0 * self.survey.n_stations * self.mesh.n_cells / 1024**3:.3g} GiB) for {purpose}")
+            self.log(f"building the dense float64 sensitivity ({self.survey.n_data} x {self.mesh.n_cells}, "
+                     f"{8.0 * self.survey.n_data * self.mesh.n_cells / 1024**3:.3g} GiB) for {purpose}")
             self.cache["dense"] = np.asarray(self.operator.dense("float64"), np.float64)
         return self.cache["dense"]
 
@@ -105,7 +106,7 @@ class Setup:
             forward = self.config.forward
             mode = "fft" if self.operator.kind == "fft" else "matrix_free"
             operator64, _ = make_operator(self.mesh, self.survey.coordinates, mode, "float64",
-                                          forward.chunk_size, self.budget.limit_bytes)
+                                          forward.chunk_size, self.budget.limit_bytes, self.survey.components)
             self.cache["operator64"] = active_cell_operator(operator64, self.mesh)
         return self.cache["operator64"]
 
@@ -164,7 +165,7 @@ def prepare_survey(config: Config, mesh: TensorMesh, survey: Survey, truth: np.n
     budget = MemoryBudget.from_gb(forward.memory_limit_gb)
     log(f"building the forward operator: {survey.n_stations} stations, {mesh.n_cells} cells")
     operator, estimate = make_operator(mesh, stations, forward.mode, forward.dtype, forward.chunk_size,
-                                       budget.limit_bytes)
+                                       budget.limit_bytes, survey.components)  # several: rows component-major
     log(f"forward operator: {type(operator).__name__}; {estimate.describe()}")
     operator = active_cell_operator(operator, mesh)  # air cells (above [mesh] topography) never reach the data
     normaliser = Normaliser.for_mesh(mesh)
@@ -186,7 +187,8 @@ def prior_settings(config: Config) -> PriorSettings:
     return PriorSettings(std=inference.prior_std, correlation_length=inference.prior_correlation_length,
                          depth_exponent=inference.depth_weighting, scale=inference.prior_scale,
                          smoothing=inference.prior_scale_smoothing, noise=inference.noise,
-                         vertical_correlation_length=inference.prior_vertical_correlation_length)
+                         vertical_correlation_length=inference.prior_vertical_correlation_length,
+                         noise_floor=tuple(config.data.components) == ("gz",))
 
 
 def training_settings(config: Config, member_batch: int | None = None) -> TrainingSettings:
@@ -284,7 +286,8 @@ def score(setup: Setup, method: str, result: MethodResult, runtime: float, noise
     predicted = np.asarray(setup.operator.forward(jnp.asarray(draws, jnp.float64)), np.float64)
     mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(np.nan_to_num(summary.mean), jnp.float64)),
                                  np.float64)
-    metrics = {"method": method, **data_metrics(mean_prediction, survey.gz, survey.std), "runtime_s": float(runtime),
+    metrics = {"method": method, **data_metrics(mean_prediction, survey.gz, survey.std, survey.components),
+               "runtime_s": float(runtime),
                "members": int(draws.shape[0]), **result.info}
     if noise_std is not None and not np.array_equal(np.asarray(noise_std), survey.std):
         metrics["chi2_per_datum_learned"] = float(np.mean(((mean_prediction - survey.gz) / noise_std) ** 2))

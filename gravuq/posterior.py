@@ -133,10 +133,25 @@ def truth_metrics(summary: Summary, truth: np.ndarray, threshold: float, draws: 
     return metrics
 
 
-def data_metrics(predicted: np.ndarray, data: np.ndarray, std: np.ndarray) -> dict[str, float]:
-    """``chi2_per_datum`` and ``rms_mgal`` of the mean prediction ``(stations,)`` mGal."""
+def data_metrics(predicted: np.ndarray, data: np.ndarray, std: np.ndarray,
+                 components: tuple[str, ...] = ("gz",)) -> dict:
+    """``chi2_per_datum`` and ``rms_mgal`` of the mean prediction ``(stations,)`` mGal.
+
+    With several measured ``components`` (the data component-major, gz in mGal, gradients in
+    Eotvos) ``chi2_per_datum`` is over every datum, ``rms_mgal`` that of the gz block (NaN without
+    gz) and ``by_component`` gives each component's ``chi2_per_datum`` and ``rms`` (its unit)."""
     residual = np.asarray(predicted) - np.asarray(data)
-    return {"chi2_per_datum": float(np.mean((residual / std) ** 2)), "rms_mgal": float(np.sqrt(np.mean(residual**2)))}
+    if tuple(components) == ("gz",):
+        return {"chi2_per_datum": float(np.mean((residual / std) ** 2)),
+                "rms_mgal": float(np.sqrt(np.mean(residual**2)))}
+    blocks = np.asarray(residual).reshape(len(components), -1)
+    scaled = (np.asarray(residual) / np.asarray(std)).reshape(len(components), -1)
+    by_component = {c: {"chi2_per_datum": float(np.mean(scaled[k] ** 2)),
+                        "rms": float(np.sqrt(np.mean(blocks[k] ** 2))), "unit": "mGal" if c == "gz" else "E"}
+                    for k, c in enumerate(components)}
+    return {"chi2_per_datum": float(np.mean(scaled**2)),
+            "rms_mgal": by_component["gz"]["rms"] if "gz" in by_component else float("nan"),
+            "by_component": by_component}
 
 
 # -- ArviZ -------------------------------------------------------------------------------------
@@ -170,21 +185,31 @@ def inference_data(mesh, survey, draws: np.ndarray, predicted: np.ndarray, metho
     gz = np.asarray(predicted, np.float64).reshape(chains, per_chain, -1)
     std = np.asarray(survey.std)
     log_likelihood = -0.5 * ((gz - survey.gz) / std) ** 2 - np.log(std * np.sqrt(2 * np.pi))
-    station = np.arange(survey.n_stations)
+    # With several components (survey.components) every "station" entry is one datum of the
+    # component-major data vector: x, y, z repeat per component, component_index names it.
+    components = tuple(getattr(survey, "components", ("gz",)))
+    station = np.arange(np.asarray(survey.gz).size)
+    repeat = len(components)
     coords = {"z": mesh.centers_z, "y": mesh.centers_y, "x": mesh.centers_x, "station": station}
     dims = {"density": ["z", "y", "x"], "gz": ["station"], "x": ["station"], "y": ["station"],
-            "z": ["station"], "std": ["station"], "regional": ["station"]}
+            "z": ["station"], "std": ["station"], "regional": ["station"], "component_index": ["station"]}
     idata = az.from_dict(
         posterior={"density": density},
         posterior_predictive={"gz": gz},
         log_likelihood={"gz": log_likelihood},
         observed_data={"gz": np.asarray(survey.gz)},
-        constant_data={"x": np.asarray(survey.x), "y": np.asarray(survey.y), "z": np.asarray(survey.z),
-                       "std": std, "regional": np.asarray(survey.regional)},
+        constant_data={"x": np.tile(np.asarray(survey.x), repeat), "y": np.tile(np.asarray(survey.y), repeat),
+                       "z": np.tile(np.asarray(survey.z), repeat), "std": std, "regional": np.asarray(survey.regional),
+                       **({"component_index": np.repeat(np.arange(repeat), survey.n_stations)} if repeat > 1 else {})},
         coords=coords, dims=dims,
         attrs={"method": method, "gravuq_version": version, "config": config_text},
     )
     # What `gravuq predict` needs to add the regional trend back at new stations.
+    if repeat > 1:
+        idata.constant_data.attrs.update(
+            components=list(components),
+            components_note="each station entry is one datum: component components[component_index] (gz mGal, "
+                            "gradients Eotvos, Harmonica's signs) at x, y, z; data component-major")
     idata.constant_data.attrs.update(
         detrend=survey.detrend, trend_coefficients=list(survey.trend_coefficients),
         trend_origin=list(survey.trend_origin),

@@ -37,6 +37,7 @@ from .errors import InputError
 from .forward import MemoryBudget, active_cell_operator, exact_operator
 from .inputs import Log, check_terrain, quiet, read_truth, warn_outside
 from .io import Checkpointer, mesh_from_config, read_station_table, write_stations_csv, write_text_atomic
+from .io import gradient_std, write_component_csv
 from .io import RUN_RECORD, FolderLock, file_digest, folder_manifest, manifest_mismatches, read_run_record
 from .sizes import check_output_space, check_sizes, output_bytes
 from .survey import station_std
@@ -398,12 +399,17 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
     warn_outside(mesh, stations, table.source, log)
     check_terrain(config, mesh, stations, table.source, log)
     truth = read_truth(config, mesh)
+    components = tuple(data.components)
     try:
         operator = exact_operator(mesh, stations, MemoryBudget.from_gb(config.forward.memory_limit_gb),
-                                  config.forward.chunk_size, matrix_free=config.forward.mode == "matrix_free")
+                                  config.forward.chunk_size, matrix_free=config.forward.mode == "matrix_free",
+                                  components=components)
     except InputError as error:
         raise _in_config(config, error) from None
     operator = active_cell_operator(operator, mesh)  # the truth's air cells (above the ground) are zero contrast
+    if components != ("gz",):
+        return _forward_components(config, table, operator.forward(jnp.asarray(truth.ravel(), jnp.float64)),
+                                   output, noise, log)
     gz = np.asarray(operator.forward(jnp.asarray(truth.ravel(), jnp.float64)))
     to_mgal = GRAVITY_UNITS_TO_MGAL[data.units]
     std = station_std(data, table.std, gz)
@@ -414,6 +420,31 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
     output = Path(output) if output is not None else Path(config.output.directory) / "forward.csv"
     write_stations_csv(output, table.x, table.y, table.z, gz / to_mgal, std / to_mgal)
     log(f"wrote {output}")
+    return output
+
+
+def _forward_components(config: Config, table, values, output: Path | None, noise: bool, log: Log) -> Path:
+    """``gravuq forward`` with ``[data] components``: one column per component and its std
+    (gz in ``[data] units``, gradients in Eotvos; see :func:`gravuq.io.write_component_csv`),
+    the stds by the rules of ``[data]`` (gz: std column, ``std``, ``std_relative``, ``std_min``;
+    gradients: ``gradient_std`` plus ``std_relative``), noise drawn per datum with ``--noise``."""
+    data = config.data
+    components = tuple(data.components)
+    n = table.x.size
+    values = np.asarray(values, np.float64).reshape(len(components), n)
+    blocks = dict(zip(components, values))
+    std = {c: station_std(data, table.std, blocks[c]) if c == "gz" else
+           gradient_std(data, c, blocks[c], source=f"{config.path}: [data]") for c in components}
+    if noise:
+        if not all(np.all(s > 0) for s in std.values()):
+            raise InputError(f"{config.path}: [data]: --noise needs a std > 0 at every station; set [data] std")
+        stacked = np.concatenate([std[c] for c in components])
+        noisy = np.concatenate([blocks[c] for c in components]) + gaussian_noise(jax.random.key(config.inference.seed),
+                                                                                   stacked)
+        blocks = dict(zip(components, np.asarray(noisy).reshape(len(components), n)))
+    output = Path(output) if output is not None else Path(config.output.directory) / "forward.csv"
+    write_component_csv(output, table.x, table.y, table.z, blocks, std, data.columns, data.units)
+    log(f"wrote {output} ({', '.join(components)})")
     return output
 
 

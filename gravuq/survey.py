@@ -57,6 +57,13 @@ class Survey:
         ``(x0, y0)`` in m: the station centre (mean of x and y), where the trend is ``c0``.
     source
         Where the stations came from (a file name), for messages.
+    components
+        The measured components, ``("gz",)`` by default. With several (e.g. ``("gz", "gzz")``),
+        ``gz``, ``std`` and ``regional`` are the **data vector** of all of them, component-major:
+        ``components[0]`` at every station, then ``components[1]`` at every station, ..., each in
+        its unit (gz mGal positive down; gradients Eotvos, Harmonica's signs: ``gxz``, ``gyz`` z
+        down, ``gzz > 0`` above excess mass), the shape ``(components * station,)``; the trend is
+        fitted to and removed from gz alone (``regional`` is 0 on the gradient blocks).
     """
 
     x: np.ndarray
@@ -69,14 +76,19 @@ class Survey:
     trend_coefficients: tuple[float, float, float]
     trend_origin: tuple[float, float]
     source: str = "stations"
+    components: tuple[str, ...] = ("gz",)
 
     def __post_init__(self) -> None:
         # Arrays are copied and made read-only so that a frozen Survey really cannot change.
         for name in ("x", "y", "z", "gz", "std", "regional"):
             object.__setattr__(self, name, _read_only(getattr(self, name)))
-        shapes = {name: getattr(self, name).shape for name in ("x", "y", "z", "gz", "std", "regional")}
-        if len(set(shapes.values())) != 1 or self.x.ndim != 1:
-            raise ValueError(f"Survey arrays must be 1-D and of one length, found shapes {shapes}")
+        object.__setattr__(self, "components", tuple(self.components))
+        shapes = {name: getattr(self, name).shape for name in ("x", "y", "z")}
+        data = {name: getattr(self, name).shape for name in ("gz", "std", "regional")}
+        if (len(set(shapes.values())) != 1 or self.x.ndim != 1
+                or set(data.values()) != {(len(self.components) * self.x.size,)}):
+            raise ValueError(f"Survey arrays must be 1-D and of one length (the data {len(self.components)} times "
+                             f"the coordinates), found shapes {shapes | data}")
         if not np.all(self.std > 0):
             raise ValueError("Survey std must be > 0 mGal at every station")
         if self.detrend not in DETREND_MODES:
@@ -124,6 +136,18 @@ class Survey:
         return int(self.x.size)
 
     @property
+    def n_data(self) -> int:
+        """Length of the data vector: stations times components."""
+        return int(self.gz.size)
+
+    def block(self, component: str, values: np.ndarray | None = None) -> np.ndarray:
+        """The ``(station,)`` block of ``component`` in ``values`` (a data-vector-shaped array,
+        default the data ``gz``); its unit is the component's."""
+        values = self.gz if values is None else np.asarray(values)
+        index = self.components.index(component)
+        return values[..., index * self.n_stations:(index + 1) * self.n_stations]
+
+    @property
     def coordinates(self) -> np.ndarray:
         """Station coordinates stacked as shape ``(station, 3)`` (x, y, z), m, z positive up."""
         return np.stack([self.x, self.y, self.z], axis=-1)
@@ -154,11 +178,19 @@ class Survey:
         the same ``detrend``), so that nothing of the other stations enters, as for a held-out
         check."""
         rows = np.asarray(rows)
-        x, y, observed = self.x[rows], self.y[rows], self.gz_observed[rows]
+        x, y = self.x[rows], self.y[rows]
         source = source or f"{self.source} ({rows.size} of {self.n_stations} stations)"
-        coefficients, origin = fit_trend(x, y, observed, self.detrend, source=source)
-        regional = evaluate_trend(coefficients, origin, x, y)
-        return dataclasses.replace(self, x=x, y=y, z=self.z[rows], gz=observed - regional, std=self.std[rows],
+        data = (np.arange(len(self.components))[:, None] * self.n_stations + rows[None, :]).ravel()
+        observed = self.gz_observed[data]
+        values = observed
+        coefficients, origin = (0.0, 0.0, 0.0), (float(np.mean(x)), float(np.mean(y)))
+        regional = np.zeros_like(observed)
+        if "gz" in self.components:
+            gz_rows = slice(self.components.index("gz") * rows.size, (self.components.index("gz") + 1) * rows.size)
+            coefficients, origin = fit_trend(x, y, observed[gz_rows], self.detrend, source=source)
+            regional[gz_rows] = evaluate_trend(coefficients, origin, x, y)
+            values = observed - regional
+        return dataclasses.replace(self, x=x, y=y, z=self.z[rows], gz=values, std=self.std[data],
                                    regional=regional, trend_coefficients=coefficients, trend_origin=origin,
                                    source=source)
 
@@ -168,7 +200,7 @@ class Survey:
 
     def with_std(self, std: np.ndarray | float) -> Survey:
         """The same stations and data with new standard deviations in mGal (> 0)."""
-        return dataclasses.replace(self, std=np.broadcast_to(np.asarray(std, np.float64), self.x.shape))
+        return dataclasses.replace(self, std=np.broadcast_to(np.asarray(std, np.float64), self.gz.shape))
 
 
 def evaluate_trend(

@@ -36,7 +36,13 @@ def grid_case():
     x, y = np.meshgrid(mesh.nodes_x[0] + 10.0 * np.arange(-1, 14), mesh.nodes_y[0] + 10.0 * np.arange(-1, 12))
     top = mesh.nodes_z[-1]
     flat = [np.stack([x.ravel(), y.ravel(), np.full(x.size, z)], axis=1) for z in (top, top + 15.0)]
-    return mesh, np.concatenate(flat)
+    # And scattered on the ground, some within 1e-5 to 1e-7 m of a cell edge (where a finite lift
+    # of the station above the ground, or moving it onto the edge, would show as an error).
+    rng = np.random.default_rng(8)
+    scattered = np.stack([rng.uniform(mesh.nodes_x[0], mesh.nodes_x[-1], 30),
+                          rng.uniform(mesh.nodes_y[0], mesh.nodes_y[-1], 30), np.full(30, top)], axis=1)
+    scattered[:10, 0] = mesh.nodes_x[2] + 10.0 ** -rng.uniform(5, 7, 10)
+    return mesh, np.concatenate(flat + [scattered])
 
 
 def _harmonica_matrix(harmonica, mesh, stations, component):

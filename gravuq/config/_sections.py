@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Self
 
 from ..io.formats import sniff_format
-from ..constants import DENSITY_UNITS_TO_KG_M3, GRAVITY_UNITS_TO_MGAL
+from ..constants import COMPONENTS, DENSITY_UNITS_TO_KG_M3, GRAVITY_UNITS_TO_MGAL
 from ._checks import (_Section, _Where, choice, existing_file, folder, integer, interval, number, numbers,
                       power_of_two, setting, subset, table, text)
 
@@ -32,6 +32,18 @@ class DataColumns(_Section):
     z: str = setting("z", text(), "elevation column, m, positive up")
     gz: str = setting("gz", text(), "gravity anomaly column, in [data] units, positive downward")
     std: str = setting("std", text(), "uncertainty column (optional in the file), in [data] units")
+    gxx: str = setting("gxx", text(), "gxx column, Eotvos (with [data] components)")
+    gxy: str = setting("gxy", text(), "gxy column, Eotvos")
+    gxz: str = setting("gxz", text(), "gxz column, Eotvos, z down (d(gz)/dx)")
+    gyy: str = setting("gyy", text(), "gyy column, Eotvos")
+    gyz: str = setting("gyz", text(), "gyz column, Eotvos, z down (d(gz)/dy)")
+    gzz: str = setting("gzz", text(), "gzz column, Eotvos, positive above excess mass")
+    std_gxx: str = setting("std_gxx", text(), "gxx uncertainty column (optional in the file), Eotvos")
+    std_gxy: str = setting("std_gxy", text(), "gxy uncertainty column (optional), Eotvos")
+    std_gxz: str = setting("std_gxz", text(), "gxz uncertainty column (optional), Eotvos")
+    std_gyy: str = setting("std_gyy", text(), "gyy uncertainty column (optional), Eotvos")
+    std_gyz: str = setting("std_gyz", text(), "gyz uncertainty column (optional), Eotvos")
+    std_gzz: str = setting("std_gzz", text(), "gzz uncertainty column (optional), Eotvos")
 
 
 @dataclass(frozen=True)
@@ -70,12 +82,19 @@ class DataConfig(_Section):
                              "the modelling error of cells wider than the station spacing, which "
                              "instrument accuracies leave out; 0 = off")
     detrend: str = setting("none", choice("none", "mean", "plane"),
-                           "regional removed before inversion: none | mean | plane")
+                           "regional removed before inversion: none | mean | plane (from gz only)")
+    components: tuple[str, ...] = setting(("gz",), subset(*COMPONENTS),
+                                          "measured components, inverted jointly: gz (mGal, in units) and any of "
+                                          "gxx, gxy, gxz, gyy, gyz, gzz (Eotvos)")
+    gradient_std: float | None = setting(None, number(0, exclusive=True),
+                                         "uncertainty (Eotvos) of a gradient component without its std column")
 
     def _validated(self, where: _Where) -> Self:
         # Two roles reading one column would silently invert the wrong numbers.
         names: dict[str, str] = {}
-        for role in ("x", "y", "z", "gz", "std"):
+        gradients = [c for c in self.components if c != "gz"]
+        roles = ["x", "y", "z"] + (["gz", "std"] if "gz" in self.components else [])
+        for role in roles + gradients + [f"std_{c}" for c in gradients]:
             name = getattr(self.columns, role)
             if name in names:
                 raise where.at("columns").error(
@@ -93,6 +112,14 @@ class DataConfig(_Section):
                         "not used with a UBC-GIF station file (it holds gz and std itself): "
                         'expected format = "csv" or "xyz" for the file in path'
                     )
+        if gradients and file_format == "xyz":
+            raise where.at("components").error(
+                'gradient components are read from a CSV with a header (one column per component) or a '
+                'UBC-GIF GG3D file (format = "ubc"), not from format = "xyz"')
+        if gradients and file_format == "ubc" and "gz" in self.components:
+            raise where.at("components").error(
+                "a UBC-GIF file holds gz (GRAV3D) or gradients (GG3D), not both: expected gz alone or "
+                "gradient components alone with format = \"ubc\" (or a CSV with a column per component)")
         if file_format == "xyz" and self.columns != DataColumns():
             raise where.at("columns").error(
                 'names header columns, but format = "xyz" files have no header: their fields are '

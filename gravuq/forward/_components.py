@@ -15,8 +15,11 @@ Harmonica). A station exactly on a horizontal node plane (a ground station on th
 on the top of a buried cell) is moreover evaluated :data:`LIFT` times the mesh extent above it
 (:func:`lift`): the gradients of the cells whose edges and vertices it sits on are not defined
 there (Harmonica gives NaN), their limit from above is, and it is what a ground station measures.
-The value then differs from the exact limit from above by about 1e-12 relative, and the sum over
-cells keeps Laplace's identity ``gxx + gyy + gzz = 0`` at every such station.
+The lift is 1e-30 of the extent (a few 1e-27 m: representable, since the offsets are small
+numbers near 0, yet far below any distance from a station to an edge): the value differs from
+the exact limit from above by about ``lift / distance to the nearest cell edge``, below float64
+rounding, and the sum over cells keeps Laplace's identity ``gxx + gyy + gzz = 0`` at every such
+station.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..constants import COMPONENT_UNITS, COMPONENTS
 from ._kernel import SENSITIVITY_SCALE, corner_sum
 from ._prism import node_potential_gz
 from ._prism_tensor import (
@@ -40,10 +44,10 @@ from ._prism_tensor import (
 )
 
 #: Every component a survey may hold, in the order files and outputs list them.
-ALL_COMPONENTS = ("gz", "gxx", "gxy", "gxz", "gyy", "gyz", "gzz")
+ALL_COMPONENTS = COMPONENTS
 
 #: The unit of each component's data and std.
-UNITS = {"gz": "mGal", **{name: "E" for name in ALL_COMPONENTS[1:]}}
+UNITS = COMPONENT_UNITS
 
 _POTENTIALS = {"gz": node_potential_gz, "gxx": node_potential_gxx, "gxy": node_potential_gxy,
                "gxz": node_potential_gxz, "gyy": node_potential_gyy, "gyz": node_potential_gyz,
@@ -54,7 +58,7 @@ _DIAGONAL_AXIS = {"gxx": 0, "gyy": 1, "gzz": 2}
 
 
 #: A station on a horizontal node plane is evaluated this fraction of the mesh extent above it.
-LIFT = 1e-12
+LIFT = 1e-30
 
 
 def lift(component: str, offsets_z, extent: float):

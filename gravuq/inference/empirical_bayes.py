@@ -174,7 +174,8 @@ def _length_bounds(mesh: TensorMesh, axis: str) -> tuple[float, float]:
 
 def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyperparameters | None = None, *,
                           structure: tuple[str, ...] = ("horizontal",), learn_scale: bool = True,
-                          learn_noise: bool = True, max_outer: int = 15, log=None) -> EvidenceFit:
+                          learn_noise: bool = True, max_outer: int = 15, log=None,
+                          learn_floor: bool = True) -> EvidenceFit:
     """Maximise the evidence (see the module notes) over the hyperparameters.
 
     Parameters
@@ -200,6 +201,9 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
     learn_noise
         Learn the noise model; the floor only where the stated stds differ between stations
         (a single stated std and a floor cannot be told apart).
+    learn_floor
+        False: no floor (the data of several components have several units, and one additive
+        floor in one unit would mix them); the scale factor alone is learned.
     """
     begun = time.perf_counter()
     data = jnp.asarray(data, jnp.float64)
@@ -237,7 +241,7 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
 
     varied = float(np.ptp(np.asarray(stated))) > 1e-6 * float(np.mean(np.asarray(stated)))
     floor_start = start.noise_floor if start.noise_floor > 0 else 1e-3 * float(np.median(np.asarray(stated)))
-    learn_floor = learn_noise and varied
+    learn_floor = learn_noise and varied and learn_floor
     scale_data = float(np.std(np.asarray(data))) or 1.0
     inner_bounds = [(np.log(start.prior_std) - 12.0, np.log(start.prior_std) + 12.0) if learn_scale
                     else (np.log(start.prior_std),) * 2,

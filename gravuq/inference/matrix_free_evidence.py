@@ -136,7 +136,7 @@ def nystrom_gram(operator, prior: GaussianPrior, stated_std, rank: int = RANK, k
 
 def learn_matrix_free(operator, data, stated_std, mesh: TensorMesh, *, learn_noise: bool = True,
                       lengths: tuple[float, ...] | None = None, prior_std: float | None = None, rank: int = RANK,
-                      log=None):
+                      log=None, learn_floor: bool = True):
     """Learn ``(sigma, alpha, tau)`` and the correlation length matrix-free (see the notes).
 
     ``operator`` a float64 forward operator (mGal per kg/m^3); ``data`` and ``stated_std``
@@ -153,7 +153,7 @@ def learn_matrix_free(operator, data, stated_std, mesh: TensorMesh, *, learn_noi
     lengths = lengths or tuple(factor * cell for factor in LENGTH_GRID_CELLS)
     varied = float(np.ptp(np.asarray(stated))) > 1e-6 * float(np.mean(np.asarray(stated)))
     scale_data = float(np.std(np.asarray(data))) or 1.0
-    learn_floor = learn_noise and varied
+    learn_floor = learn_noise and varied and learn_floor  # False: several components, no floor
     bounds = [None if prior_std is None else (np.log(prior_std),) * 2, tuple(np.log(NOISE_SCALE)) if learn_noise else (0.0, 0.0),
               (np.log(1e-6 * scale_data), np.log(10.0 * scale_data)) if learn_floor
               else (np.log(1e-12 * scale_data),) * 2]

@@ -79,7 +79,7 @@ class PriorSettings:
     """``std`` kg/m^3, ``correlation_length`` and ``vertical_correlation_length`` m (None: the
     horizontal one), ``depth_exponent`` (0: none), ``scale`` (``"learned"``, ``"hierarchical"``
     or ``"fixed"``), the hierarchical ``smoothing`` in cells and ``noise`` (``"learned"`` or
-    ``"stated"``)."""
+    ``"stated"``), ``noise_floor`` whether the learned noise has its floor."""
 
     std: float = 50.0
     correlation_length: float = 0.0
@@ -88,6 +88,10 @@ class PriorSettings:
     smoothing: float = 1.0
     noise: str = "learned"
     vertical_correlation_length: float | None = None
+    #: Whether the learned noise has an additive floor (mGal): not with several measured
+    #: components (gz and gradients), whose stds have different units; one scale factor is then
+    #: shared by all components.
+    noise_floor: bool = True
 
     @property
     def learns(self) -> bool:
@@ -150,14 +154,15 @@ def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None
     if settings.scale == "fixed":
         log("learning the noise model by evidence maximisation (the prior is fixed)")
         fit = learn_hyperparameters(matrix, data, stated, mesh, given, structure=(), learn_scale=False,
-                                    learn_noise=noise_learned)
+                                    learn_noise=noise_learned, learn_floor=settings.noise_floor)
         info = {"prior_scale": "fixed", "noise": settings.noise, "learned": fit.as_dict(),
                 "seconds_learning": time.perf_counter() - begun}
         return ProbabilisticModel.of(given.prior(mesh), fit.hyperparameters, stated, info, noise_learned)
     start = given if (settings.correlation_length > 0 or settings.depth_exponent > 0) else None
     candidates = {}  # name -> (prior, noise std, hyperparameters)
     log("learning the prior and noise model by evidence maximisation: a correlated prior ...")
-    smooth = learn_hyperparameters(matrix, data, stated, mesh, start, learn_noise=noise_learned)
+    smooth = learn_hyperparameters(matrix, data, stated, mesh, start, learn_noise=noise_learned,
+                                   learn_floor=settings.noise_floor)
     candidates["correlated"] = _candidate(smooth, mesh, stated, noise_learned)
     prior, noise, values = candidates["correlated"]
     if settings.scale == "learned" and per_cell_flops(stations, cells) > DENSE_FLOP_BUDGET:
@@ -227,7 +232,8 @@ def _grid_model(settings: PriorSettings, mesh, matrix, data, stated, log) -> Pro
     fits = []
     for factor in LENGTH_GRID_CELLS:
         start = Hyperparameters(prior_std=settings.std, horizontal_length=factor * cell, vertical_length=factor * cell)
-        fit = learn_hyperparameters(matrix, data, stated, mesh, start, structure=(), learn_noise=noise_learned)
+        fit = learn_hyperparameters(matrix, data, stated, mesh, start, structure=(), learn_noise=noise_learned,
+                                    learn_floor=settings.noise_floor)
         values = fit.hyperparameters
         log(f"  evidence {fit.log_evidence:.6g} at L {factor * cell:.4g} m: sigma {values.prior_std:.4g} kg/m^3, "
             f"noise scale {values.noise_scale:.3g}, floor {values.noise_floor:.3g} mGal")
@@ -252,7 +258,7 @@ def _matrix_free_model(settings: PriorSettings, mesh, data, stated, operator, lo
     log("learning the prior and noise model from a randomised "
         "Nystrom factor of the station gram (products with the operator only), one per correlation length")
     values, evidence, details = learn_matrix_free(
-        operator, data, stated, mesh, learn_noise=noise_learned,
+        operator, data, stated, mesh, learn_noise=noise_learned, learn_floor=settings.noise_floor,
         lengths=(settings.correlation_length,) if fixed else None, prior_std=settings.std if fixed else None, log=log)
     if fixed:
         values = replace(values, horizontal_length=settings.correlation_length,

@@ -22,6 +22,7 @@ from ..constants import GRAVITY_UNITS_TO_MGAL
 from ..errors import InputError
 from ..survey import Survey, evaluate_trend, fit_trend, station_std
 from ._atomic import write_text_atomic
+from ._components_data import is_ubc_gg, read_component_survey, read_ubc_gg
 from ._table import StationTable, check_table, columns_of
 from ._text import format_float, parse_number, read_text
 from ._ubc_obs import read_ubc_obs
@@ -332,7 +333,7 @@ def read_station_table(data, *, need_gz: bool = True) -> StationTable:
     path = Path(data.path)
     file_format = data.format or sniff_format(path)
     if file_format == "ubc":
-        table = read_ubc_obs(path)
+        table = read_ubc_gg(path)[0] if is_ubc_gg(path) else read_ubc_obs(path)
     elif file_format == "xyz":
         table = read_xyz(path)
     else:
@@ -409,6 +410,9 @@ def read_survey(data) -> Survey:
         no uncertainty at all, or a station whose total std is 0.
     """
     file_format = data.format or sniff_format(Path(data.path))
+    if tuple(getattr(data, "components", ("gz",))) != ("gz",):  # several components: gz and gradients
+        table = None if file_format == "ubc" else read_station_table(data, need_gz="gz" in data.components)
+        return read_component_survey(data, table, file_format)
     table = read_station_table(data, need_gz=True)
     source = table.source
 

@@ -45,6 +45,9 @@ class Prediction:
     regional: np.ndarray
     gz_obs_std: np.ndarray | None = None
     extra: dict[str, list[str]] | None = None
+    #: The component predicted: ``"gz"`` (as above), or a gradient one whose values (Eotvos,
+    #: Harmonica's signs, no regional) the ``gz_*`` fields then hold; written as ``<component>_*``.
+    component: str = "gz"
 
 
 def noise_model(results: Results) -> dict | None:
@@ -61,8 +64,10 @@ def noise_model(results: Results) -> dict | None:
     return found
 
 
-def predict(results: Results, stations: np.ndarray, stated_std: np.ndarray | None = None) -> Prediction:
-    """Posterior-predictive gz of the noise-free field at new stations.
+def predict(results: Results, stations: np.ndarray, stated_std: np.ndarray | None = None,
+            component: str = "gz") -> Prediction:
+    """Posterior-predictive gz of the noise-free field at new stations (or of the gradient
+    ``component``, ``"gxx"`` ... ``"gzz"``, in Eotvos with Harmonica's signs and no regional).
 
     Each draw is pushed through the forward operator (:func:`gravuq.forward.make_operator`,
     float64) and the regional trend removed before inversion is added back, so that the numbers
@@ -88,12 +93,14 @@ def predict(results: Results, stations: np.ndarray, stated_std: np.ndarray | Non
     stations = np.asarray(stations, np.float64).reshape(-1, 3)
     if stations.shape[0] == 0:
         raise InputError("predict: no stations given")
-    operator = exact_operator(results.mesh, stations)
+    operator = exact_operator(results.mesh, stations, components=(component,))
     draws = results.draws
     gz = np.concatenate([np.asarray(operator.forward(jnp.asarray(draws[start:start + _DRAW_BATCH], jnp.float64)),
                                     np.float64)
                          for start in range(0, draws.shape[0], _DRAW_BATCH)], axis=0)
     regional = results.regional_at(stations[:, 0], stations[:, 1])
+    if component != "gz":  # the trend was fitted to gz alone
+        regional = np.zeros_like(regional)
     gz = gz + regional[None, :]
     mean = gz.mean(axis=0)
     if gz.shape[0] > 1:
@@ -106,9 +113,10 @@ def predict(results: Results, stations: np.ndarray, stated_std: np.ndarray | Non
         observation_std = np.full_like(mean, np.nan)
     else:
         stated = np.zeros_like(mean) if stated_std is None else np.asarray(stated_std, np.float64).reshape(-1)
-        observation_std = np.sqrt(std**2 + (model["scale"] * stated) ** 2 + model["floor_mgal"] ** 2)
+        floor = model["floor_mgal"] if component == "gz" else 0.0  # the floor is in mGal (gz only)
+        observation_std = np.sqrt(std**2 + (model["scale"] * stated) ** 2 + floor**2)
     return Prediction(stations[:, 0].copy(), stations[:, 1].copy(), stations[:, 2].copy(), mean, std, q05, q95,
-                      regional, observation_std)
+                      regional, observation_std, component=component)
 
 
 def with_columns(prediction: Prediction, extra: dict[str, list[str]] | None) -> Prediction:
@@ -116,15 +124,22 @@ def with_columns(prediction: Prediction, extra: dict[str, list[str]] | None) -> 
     return dataclasses.replace(prediction, extra=extra)
 
 
-def write_predictions(path: str | Path, prediction: Prediction) -> Path:
+def write_predictions(path: str | Path, prediction: Prediction | list[Prediction]) -> Path:
     """Write a :class:`Prediction` as CSV (atomically): the input's other columns as they were
     written (station names...), then x, y, z (m), gz_mean, gz_std, gz_q05, gz_q95 and
-    gz_obs_std (mGal, positive downward, regional included), at full float64 precision."""
-    names = ("x", "y", "z", "gz_mean", "gz_std", "gz_q05", "gz_q95", "gz_obs_std")
-    extra = {name: cells for name, cells in (prediction.extra or {}).items() if name not in names}
-    observation = prediction.gz_obs_std if prediction.gz_obs_std is not None else np.full_like(prediction.x, np.nan)
-    columns = [np.asarray(getattr(prediction, name) if name != "gz_obs_std" else observation, np.float64).tolist()
-               for name in names]
+    gz_obs_std (mGal, positive downward, regional included), at full float64 precision. A list
+    of predictions of several components at the same stations gives those five columns per
+    component, named ``<component>_mean`` ... (gradients in Eotvos)."""
+    predictions = prediction if isinstance(prediction, list) else [prediction]
+    first = predictions[0]
+    fields = ("gz_mean", "gz_std", "gz_q05", "gz_q95", "gz_obs_std")
+    names = ("x", "y", "z") + tuple(f"{p.component}{field[2:]}" for p in predictions for field in fields)
+    extra = {name: cells for name, cells in (first.extra or {}).items() if name not in names}
+    columns = [np.asarray(getattr(first, name), np.float64).tolist() for name in ("x", "y", "z")]
+    for p in predictions:
+        observation = p.gz_obs_std if p.gz_obs_std is not None else np.full_like(p.x, np.nan)
+        columns += [np.asarray(getattr(p, field) if field != "gz_obs_std" else observation, np.float64).tolist()
+                    for field in fields]
     write_text_atomic(path, csv_text(tuple(extra) + names, list(extra.values()) + columns))
     return Path(path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 import numpy as np
@@ -94,8 +95,34 @@ def depth_slices(path: Path, mesh, field: np.ndarray, kind: str, title: str, cou
     save(figure, path)
 
 
-def data_maps(path: Path, survey, predicted: np.ndarray) -> None:
-    """Observed, predicted and residual gz (mGal, positive down) at the stations, and residual/std."""
+def data_maps(path: Path, survey, predicted: np.ndarray, component: str = "gz") -> None:
+    """Observed, predicted and residual gz (mGal, positive down) at the stations, and residual/std;
+    with several measured components (``survey.components``) those of ``component`` (gradients
+    in Eotvos, Harmonica's signs), ``predicted`` being the whole data vector."""
+    components = tuple(getattr(survey, "components", ("gz",)))
+    if components != ("gz",):
+        index, n = components.index(component), survey.n_stations
+        part = slice(index * n, (index + 1) * n)
+        unit = "mGal, positive down" if component == "gz" else "Eotvos"
+        survey = _Block(survey.x, survey.y, np.asarray(survey.gz)[part], np.asarray(survey.std)[part], n,
+                        survey.detrend if component == "gz" else "none")
+        predicted = np.asarray(predicted)[part]
+        return _data_maps(path, survey, predicted, component, unit)
+    return _data_maps(path, survey, predicted, "gz", "mGal, positive down")
+
+
+class _Block(NamedTuple):
+    """One component's data at the stations, shaped like a one-component survey for the maps."""
+
+    x: np.ndarray
+    y: np.ndarray
+    gz: np.ndarray
+    std: np.ndarray
+    n_stations: int
+    detrend: str
+
+
+def _data_maps(path: Path, survey, predicted: np.ndarray, name: str, unit: str) -> None:
     residual = np.asarray(predicted) - np.asarray(survey.gz)
     x_span, y_span = float(np.ptp(survey.x)), float(np.ptp(survey.y))
     figure, axes = plt.subplots(1, 3, figsize=(14, panel_height(4.0, x_span, y_span) + 0.4), constrained_layout=True)
@@ -103,16 +130,17 @@ def data_maps(path: Path, survey, predicted: np.ndarray) -> None:
     # Markers shrink as stations crowd, so that a dense survey does not become one blot.
     size = float(np.clip(6000.0 / max(survey.n_stations, 1), 3.0, 14.0))
     removed = {"mean": " (mean removed)", "plane": " (regional plane removed)"}.get(survey.detrend, "")
-    for axis, values, title in ((axes[0], survey.gz, f"observed gz{removed}"), (axes[1], predicted, "predicted gz")):
+    for axis, values, title in ((axes[0], survey.gz, f"observed {name}{removed}"),
+                                (axes[1], predicted, f"predicted {name}")):
         image = axis.scatter(survey.x, survey.y, c=values, s=size, marker="s", cmap="RdBu_r", vmin=-limit, vmax=limit)
         axis.set_title(title)
     # Maps much wider than tall get their colour bars below, where they match the maps' size.
     where = dict(location="bottom", shrink=0.6, aspect=30) if y_span < 0.6 * x_span else dict(shrink=0.85)
-    figure.colorbar(image, ax=axes[:2], label="gz (mGal, positive down)", **where)
+    figure.colorbar(image, ax=axes[:2], label=f"{name} ({unit})", **where)
     normalised = residual / survey.std
     bound = float(np.max(np.abs(normalised))) or 1.0
     image = axes[2].scatter(survey.x, survey.y, c=normalised, s=size, marker="s", cmap="PuOr_r", vmin=-bound, vmax=bound)
-    axes[2].set_title(f"residual / std (RMS {np.sqrt(np.mean(residual**2)):.3g} mGal)")
+    axes[2].set_title(f"residual / std (RMS {np.sqrt(np.mean(residual**2)):.3g} {unit.split(',')[0]})")
     figure.colorbar(image, ax=axes[2], label="(predicted - observed) / std", **{**where, "aspect": 15})
     for axis in axes:
         map_axes(axis, x_span, y_span)
