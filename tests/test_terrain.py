@@ -235,3 +235,30 @@ def test_the_network_methods_run_on_a_masked_problem(hill_case, monkeypatch, met
     assert np.all(np.isfinite(recovery.summary.mean[active])) and np.all(np.isnan(recovery.summary.mean[~active]))
     assert np.all(recovery.draws[:, ~active] == 0.0)
     assert np.isfinite(recovery.metrics["chi2_per_datum"]) and recovery.metrics["active_cells"] == int(active.sum())
+
+
+def test_per_cell_scales_are_learned_from_the_active_cells_alone(hill_case):
+    """The per-cell EM on a masked problem: air cells keep their start, and the active cells'
+    learned scales do not depend on what the air cells' prior says (the data never see them)."""
+    from gravuq.inference._hierarchical import hierarchical_prior
+    from gravuq.inference.prior import GaussianPrior
+
+    mesh = mesh_from_config(load_config(hill_case / "gaussian.toml").mesh)
+    x, y = np.meshgrid(mesh.centers_x, mesh.centers_y)
+    stations = np.stack([x.ravel(), y.ravel(), mesh.surface.ravel() + 1.0], axis=1)
+    active = mesh.active
+    matrix = np.asarray(sensitivity_matrix(TensorMesh.uniform(ORIGIN, CELL, SHAPE), stations, dtype="float64"))
+    matrix = matrix * active.ravel()[None, :]
+    truth = np.zeros(mesh.shape)
+    truth[2:4, 2:4, 2:4] = 300.0
+    data = matrix @ truth.ravel()
+    std = np.full(len(stations), 0.01 * np.abs(data).max())
+    base = GaussianPrior.build(mesh, 50.0, 50.0)
+    other = GaussianPrior(np.where(active, base.std, 7.0 * base.std), base.root_z, base.root_y, base.root_x,
+                          base.inverse_root_z, base.inverse_root_y, base.inverse_root_x)
+    learned, report = hierarchical_prior(matrix, data, std, mesh, base=base, max_steps=4)
+    again, report_again = hierarchical_prior(matrix, data, std, mesh, base=other, max_steps=4)
+    assert report.steps > 0  # the EM moved the scales
+    np.testing.assert_allclose(np.asarray(learned.std)[active], np.asarray(again.std)[active], rtol=1e-9)
+    np.testing.assert_array_equal(np.asarray(learned.std)[~active], np.asarray(base.std)[~active])
+    assert report.log_evidence == pytest.approx(report_again.log_evidence, rel=1e-10)

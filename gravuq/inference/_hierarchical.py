@@ -75,12 +75,21 @@ def _em(matrix, data, std, mesh: TensorMesh, start: GaussianPrior, smoothing: fl
     Returns ``(evidence, prior, steps, fraction of cells at the upper bound, evidence of the start)``."""
     start_variance = np.asarray(start.std).reshape(mesh.shape) ** 2
     low, high = start_variance / bound**2, start_variance * bound**2
+    # With topography the air cells (no data, zero contrast) keep their start, and the smoothing
+    # averages over active cells only (a normalised convolution), so they never pull on the rest.
+    active = mesh.active if mesh.has_topography else None
+    if active is not None:
+        weight = ndimage.gaussian_filter(active.astype(np.float64), smoothing, mode="nearest")
     mean, variance, evidence = gaussian_moments(matrix, data, std, start)
     start_evidence = float(evidence)
     kept = (start_evidence, start, 0, 0.0)
     for step in range(1, max_steps + 1):
         second_moment = (np.asarray(mean) ** 2 + np.asarray(variance)).reshape(mesh.shape)
-        smoothed = ndimage.gaussian_filter(second_moment, smoothing, mode="nearest")
+        if active is None:
+            smoothed = ndimage.gaussian_filter(second_moment, smoothing, mode="nearest")
+        else:
+            smoothed = ndimage.gaussian_filter(np.where(active, second_moment, 0.0), smoothing, mode="nearest")
+            smoothed = np.where(active, smoothed / np.maximum(weight, 1e-300), start_variance)
         updated = (smoothed + 2.0 * (shape + 1.0) * start_variance) / (2.0 * shape + 3.0) if shape > 0 else smoothed
         field = np.clip(updated, low, high)
         candidate = _with_std(start, np.sqrt(field))
@@ -88,7 +97,8 @@ def _em(matrix, data, std, mesh: TensorMesh, start: GaussianPrior, smoothing: fl
         if not np.isfinite(float(evidence)):
             break
         if float(evidence) > kept[0]:
-            kept = (float(evidence), candidate, step, float(np.mean(field >= high * (1 - 1e-9))))
+            at_high = field >= high * (1 - 1e-9)
+            kept = (float(evidence), candidate, step, float(np.mean(at_high if active is None else at_high[active])))
         elif step - kept[2] >= patience:
             break
     return (*kept, start_evidence)
@@ -142,6 +152,8 @@ def hierarchical_prior(matrix, data, std, mesh: TensorMesh, prior_std: float | N
             best = (evidence, prior, steps, scale, at_bound)
     evidence, prior, steps, start, at_bound = best
     field = np.asarray(prior.std)
+    if mesh.has_topography:  # the range over the cells the data can see
+        field = field[mesh.active]
     report = HierarchicalReport(start, steps, evidence, constant_evidence, float(field.min()), float(field.max()),
                                 at_bound)
     return prior, report
