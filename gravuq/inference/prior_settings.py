@@ -231,7 +231,10 @@ def _grid_model(settings: PriorSettings, mesh, matrix, data, stated, log) -> Pro
     cell = float(np.mean(np.concatenate([mesh.widths_x, mesh.widths_y])))
     fits = []
     for factor in LENGTH_GRID_CELLS:
-        start = Hyperparameters(prior_std=settings.std, horizontal_length=factor * cell, vertical_length=factor * cell)
+        # From the scale and noise learned at the previous length (the evidence changes smoothly
+        # along the grid): fewer inner steps than from the config's prior std each time.
+        previous = fits[-1].hyperparameters if fits else Hyperparameters(prior_std=settings.std)
+        start = replace(previous, horizontal_length=factor * cell, vertical_length=factor * cell)
         fit = learn_hyperparameters(matrix, data, stated, mesh, start, structure=(), learn_noise=noise_learned,
                                     learn_floor=settings.noise_floor)
         values = fit.hyperparameters
