@@ -148,7 +148,7 @@ def _log_evidence(gram, data, stated, inner):
 
 _value_and_grad = jax.jit(jax.value_and_grad(_log_evidence, argnums=(0, 3)))
 # The inner fit needs only the gradient over (log sigma, log alpha, log tau): without the one over
-# the gram (an N x N inverse, N^3 more work) each evaluation costs about a Cholesky.
+# the gram no cotangent of the gram is formed (measured: no faster on 1630 stations; XLA shares the work).
 _inner_value_and_grad = jax.jit(jax.value_and_grad(_log_evidence, argnums=3))
 
 
