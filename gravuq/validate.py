@@ -138,6 +138,10 @@ def validate(config: Config, holdout: float = 0.25, progress=None, log: Log = qu
              peer: bool = True) -> Validation:
     """``gravuq validate``: fit without a random ``holdout`` fraction of the stations and score
     the predictions of them (see the module notes). Returns the :class:`Validation` written."""
+    if tuple(config.data.components) != ("gz",):
+        raise InputError(f"{config.path}: [data] components = {list(config.data.components)}: gravuq validate scores "
+                         "held-out gz against Harmonica's equivalent sources, for gz data alone; validate a "
+                         'config with components = ["gz"]')
     mesh = mesh_from_config(config.mesh)
     survey = read_survey(config.data)
     warn_outside(mesh, survey.coordinates, survey.source, log)

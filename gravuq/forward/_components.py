@@ -113,25 +113,33 @@ def face_jump(component: str, offsets_x, offsets_y, offsets_z):
 
 
 def cells(component: str, offsets_x: Float[Array, "*batch nx1"], offsets_y: Float[Array, "*batch ny1"],
-          offsets_z: Float[Array, "*batch nz1"]) -> Float[Array, "*batch nz ny nx"]:
+          offsets_z: Float[Array, "*batch nz1"], faces: bool = True) -> Float[Array, "*batch nz ny nx"]:
     """``component`` of every cell per unit density (mGal or Eotvos per kg/m^3), from node offsets.
 
     ``offsets_*`` are node minus station coordinates, metres, increasing along each axis, with
     any common leading batch axes (stations). Use float64: the corner sum cancels large terms.
+    ``faces = False`` skips the face rule, for callers that know no offset along the
+    component's axis is 0 (see :func:`faces_possible`).
     """
     values = node_potential(component)(offsets_x[..., None, None, :], offsets_y[..., None, :, None],
                                        offsets_z[..., :, None, None])
-    total = scale(component) * corner_sum(values)
-    jump = face_jump(component, offsets_x, offsets_y, offsets_z)
-    return total if jump is None else total + jump
+    return table_cells(component, values, offsets_x, offsets_y, offsets_z, faces)
 
 
-def table_cells(component: str, table, offsets_x, offsets_y, offsets_z):
+def table_cells(component: str, table, offsets_x, offsets_y, offsets_z, faces: bool = True):
     """As :func:`cells`, from node values already gathered from a table (``(..., nz1, ny1, nx1)``)."""
     total = scale(component) * corner_sum(table)
-    jump = face_jump(component, offsets_x, offsets_y, offsets_z)
+    jump = face_jump(component, offsets_x, offsets_y, offsets_z) if faces else None
     return total if jump is None else total + jump
 
 
-__all__ = ["ALL_COMPONENTS", "LIFT", "UNITS", "cells", "check_component", "face_jump", "lift", "node_potential",
+def faces_possible(component: str, offsets_x, offsets_y, offsets_z) -> bool:
+    """Whether any station can lie on a face normal to the component's axis: an offset of exactly
+    0 along it (numpy arrays of every offset). False for gz and the off-diagonal components."""
+    axis = _DIAGONAL_AXIS.get(check_component(component))
+    return axis is not None and bool(np.any(np.asarray((offsets_x, offsets_y, offsets_z)[axis]) == 0))
+
+
+__all__ = ["ALL_COMPONENTS", "LIFT", "UNITS", "cells", "check_component", "face_jump", "faces_possible", "lift",
+           "node_potential",
            "scale", "table_cells"]

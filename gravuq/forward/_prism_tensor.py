@@ -111,9 +111,12 @@ def _arctan_ratio(a, b, c, r):
     numerator = b * c
     denominator = a * r
     sign = jnp.where(denominator < 0, -1.0, 1.0)
-    degenerate = (numerator == 0) & (denominator == 0)
-    safe_denominator = jnp.where(degenerate, 1.0, sign * denominator)
-    return jnp.where(degenerate, 0.0, jnp.arctan2(sign * numerator, safe_denominator))
+    # With the denominator made >= 0, arctan2(y, x) is arctan(y / x) for x > 0 and
+    # sign(y) pi / 2 at x = 0 (0 where y = 0 too): the plain arctan is cheaper on CPUs.
+    positive = sign * denominator
+    on_axis = positive == 0
+    ratio = sign * numerator / jnp.where(on_axis, 1.0, positive)
+    return jnp.where(on_axis, 0.5 * jnp.pi * jnp.sign(numerator * sign), jnp.arctan(ratio))
 
 
 def _log_a_plus_r(a, b, c, r):

@@ -90,6 +90,9 @@ class Rows(eqx.Module):
     table: Float[Array, "uz uy ux"] | None
     way: str = eqx.field(static=True)
     component: str = eqx.field(static=True, default="gz")
+    #: Whether a station may sit on a cell face normal to the component's axis (the face rule
+    #: is then evaluated; skipped otherwise, as for ground stations lifted above the top).
+    faces: bool = eqx.field(static=True, default=True)
 
     @property
     def mesh_shape(self) -> tuple[int, int, int]:
@@ -109,8 +112,8 @@ class Rows(eqx.Module):
         ox, oy, oz = self.offsets_x[ix], self.offsets_y[iy], self.offsets_z[iz]
         if self.way == "table":
             values = self.table[iz[:, :, None, None], iy[:, None, :, None], ix[:, None, None, :]]
-            return _components.table_cells(self.component, values, ox, oy, oz)
-        return _components.cells(self.component, ox, oy, oz)
+            return _components.table_cells(self.component, values, ox, oy, oz, self.faces)
+        return _components.cells(self.component, ox, oy, oz, self.faces)
 
 
 def make_rows(mesh, stations: np.ndarray, way: str | None = None, component: str = "gz") -> Rows:
@@ -145,7 +148,8 @@ def make_rows(mesh, stations: np.ndarray, way: str | None = None, component: str
         table = jax.jit(potential)(ox[None, None, :], oy[None, :, None], oz[:, None, None])
     elif way == "toeplitz":  # consecutive offsets: the cell values of the table are every row's
         table = jax.jit(_components.cells, static_argnums=0)(component, ox, oy, oz)
-    return Rows(ox, oy, oz, jnp.asarray(ix), jnp.asarray(iy), jnp.asarray(iz), table, way, component)
+    faces = _components.faces_possible(component, ox, oy, oz)
+    return Rows(ox, oy, oz, jnp.asarray(ix), jnp.asarray(iy), jnp.asarray(iz), table, way, component, faces)
 
 
 def chunked_indices(n_stations: int, chunk_size: int) -> tuple[jnp.ndarray, jnp.ndarray]:
