@@ -33,7 +33,7 @@ from .inference.deterministic import DeterministicSettings
 from .inference.ensemble import EnsembleSettings
 from .inference.gaussian import GaussianSettings
 from .inference.last_layer import LastLayerSettings
-from .inference.mcmc_method import McmcSettings
+from .inference.mcmc_method import McmcSettings, check_budget
 from .inference.prior_settings import ProbabilisticModel, build_model
 from .inference.svgd import SvgdSettings
 from .inference.tikhonov import TikhonovSettings
@@ -228,6 +228,16 @@ def method_settings(config: Config, method: str, member_batch: int | None = None
                      f"(available: {', '.join(METHODS)})")
 
 
+def check_run_sizes(setup: Setup) -> None:
+    """Refuse, before any work, a run whose sizes cannot fit in memory
+    (:func:`gravuq.sizes.check_sizes`) or, for ``method = "mcmc"``, in its time budget (estimated
+    before the prior is learned or the matrix built); :class:`InputError` naming the key."""
+    config, cells, data = setup.config, setup.mesh.n_cells, setup.survey.n_data
+    sizes.check_sizes(config, cells, data, setup.budget)
+    if config.inference.method == "mcmc":
+        check_budget(mcmc_settings(config), cells, data)
+
+
 def mcmc_settings(config: Config) -> McmcSettings:
     """The mcmc method's settings: its prior within ``[model] bounds`` (kg/m^3), NUTS sizes, budget."""
     inference = config.inference
@@ -357,7 +367,7 @@ def noise_model(setup: Setup) -> dict:
             "floor_mgal": float(model.noise_floor)}
 
 
-__all__ = ["Log", "Recovery", "Setup", "check_terrain", "fix_air", "mcmc_settings", "method_settings", "noise_model",
+__all__ = ["Log", "Recovery", "Setup", "check_run_sizes", "check_terrain", "fix_air", "mcmc_settings", "method_settings", "noise_model",
            "prepare", "prepare_survey",
            "prior_settings", "quiet", "read_truth", "recover", "score", "summarise", "timed", "training_settings",
            "warn_outside"]

@@ -39,7 +39,7 @@ from .inputs import Log, check_terrain, quiet, read_truth, warn_outside
 from .io import Checkpointer, mesh_from_config, read_station_table, write_stations_csv, write_text_atomic
 from .io import gradient_std, write_component_csv
 from .io import RUN_RECORD, FolderLock, file_digest, folder_manifest, manifest_mismatches, read_run_record
-from .sizes import check_output_space, check_sizes, output_bytes
+from .sizes import check_output_space, output_bytes
 from .survey import station_std
 from .synthetic import gaussian_noise
 
@@ -291,12 +291,12 @@ def run_command(config: Config, command: str, allowed: tuple[str, ...], progress
 def _follow(config: Config, progress, log: Log, processes: Processes) -> Recovery | None:
     """A process other than 0 of a multi-process run: prepare and train as process 0 does (the
     same collectives in the same order), then wait until process 0 has written the outputs."""
-    from .pipeline import prepare, recover  # the inference code: only for the commands that train
+    from .pipeline import check_run_sizes, prepare, recover  # the inference code: only for the commands that train
     try:
         setup = prepare(config, log)
     except InputError as error:
         raise _in_config(config, error) from None
-    check_sizes(config, setup.mesh.n_cells, setup.survey.n_data, setup.budget)
+    check_run_sizes(setup)
     said = from_leader(0)
     if said == _DONE:
         log("process 0 found the complete results in the [output] directory: nothing to do")
@@ -315,13 +315,13 @@ def _follow(config: Config, progress, log: Log, processes: Processes) -> Recover
 def _run(config: Config, command: str, directory: Path, record: RunRecord, progress, log: Log, resume: bool,
          checkpoint_every: int, start: _Agreement = _Agreement(None)) -> Recovery:
     from .outputs import write_outputs  # with the inference code: only for the commands that train
-    from .pipeline import prepare, recover, timed
+    from .pipeline import check_run_sizes, prepare, recover, timed
 
     try:
         setup, prepare_s = timed(prepare, config, log)
     except InputError as error:
         raise _in_config(config, error) from None
-    check_sizes(config, setup.mesh.n_cells, setup.survey.n_data, setup.budget)
+    check_run_sizes(setup)
     check_output_space(directory, *output_bytes(config, setup.mesh.n_cells, setup.survey.n_data),
                        f"{config.path}: [output] directory")
     record.start()

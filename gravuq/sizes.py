@@ -105,11 +105,6 @@ def check_sizes(config: Config, n_cells: int, n_stations: int, budget: MemoryBud
         raise InputError(f"{where}[model] hash_table_size = {model.hash_table_size}: at most 2^31 = "
                          f"{MAX_HASH_TABLE_SIZE} entries (tables are indexed with 32-bit integers); typical "
                          "values are 2^12..2^19")
-    if method == "mcmc":  # its time, estimated before the prior is learned or the matrix built
-        from .inference.mcmc_method import check_budget
-        from .pipeline import mcmc_settings
-
-        check_budget(mcmc_settings(config), n_cells, n_stations)
     draws = draw_count(config)
     key = {"last_layer": "[inference] nuts_samples (times nuts_chains) or members",
            "mcmc": "[inference] nuts_samples (times nuts_chains)"}.get(method, "[inference] members")
