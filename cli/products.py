@@ -48,6 +48,21 @@ def parse_collar(text: str) -> tuple[float, float, float]:
     return values
 
 
+def _run_components(results_dir: Path) -> list[str]:
+    """The measured components a run inverted: ``posterior.nc``'s ``constant_data`` attribute
+    ``components`` when it has several, else ``["gz"]``."""
+    path = Path(results_dir) / "posterior.nc"
+    try:
+        import xarray as xr
+
+        with xr.open_dataset(path, group="constant_data") as data:
+            found = data.attrs.get("components")
+    except (OSError, ValueError, KeyError):
+        return ["gz"]
+    found = [found] if isinstance(found, str) else list(found) if found is not None else []
+    return [str(name) for name in found] or ["gz"]
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``predict``, ``drill`` and ``export`` commands to ``app``."""
 
@@ -67,7 +82,8 @@ def register(app: typer.Typer) -> None:
         components: Annotated[Optional[str], typer.Option(
             "--components",
             help="Components to predict, comma separated, out of gz, gxx, gxy, gxz, gyy, gyz, gzz (gradients in "
-                 "Eotvos, Harmonica's signs): five columns each, named <component>_mean ... Default: gz.",
+                 "Eotvos, Harmonica's signs): five columns each, named <component>_mean ... Default: the run's "
+                 "[data] components (recorded in posterior.nc), else gz.",
             show_default=False)] = None,
         quiet: QuietOption = False,
     ) -> None:
@@ -98,9 +114,11 @@ def register(app: typer.Typer) -> None:
             check_station_distance(results.mesh, coordinates, str(stations))
             from gravuq.constants import COMPONENTS
 
-            names = [name.strip() for name in (components or "gz").split(",") if name.strip()]
+            # The run's own components (posterior.nc records several) unless --components names some.
+            asked = components if components is not None else ",".join(_run_components(results_dir))
+            names = [name.strip() for name in asked.split(",") if name.strip()]
             if not names or any(name not in COMPONENTS for name in names) or len(set(names)) != len(names):
-                raise InputError(f"--components '{components}': expected distinct names out of "
+                raise InputError(f"--components '{asked}': expected distinct names out of "
                                  f"{', '.join(COMPONENTS)} separated by commas, e.g. --components gz,gzz")
             # The file's std column is gz's accuracy (mGal); gradients get the field spread only.
             predictions = [with_columns(predict_gz(results, coordinates, table.std if name == "gz" else None, name),

@@ -159,3 +159,26 @@ def test_components_keys_are_checked(tmp_path):
                         tmp_path / "c.toml").data
     with pytest.raises(InputError, match="no column 'gzz'"):
         read_survey(data)
+
+
+def test_predict_gives_each_component_and_the_trend_to_gz_alone(case, tmp_path):
+    """Posterior-predictive gz and gzz at new stations: the mean over draws of each component's
+    rows, the regional trend (fitted to gz) added to gz only; one CSV with five columns each."""
+    import xarray as xr
+
+    from gravuq.products import Results, predict, write_predictions
+
+    folder, mesh, truth, configs = case
+    draws = np.stack([truth.ravel(), 0.5 * truth.ravel()])
+    results = Results(tmp_path, mesh, xr.Dataset(), draws, 250.0, "gaussian", detrend="plane",
+                      trend_coefficients=(2.0, 1e-3, 0.0), trend_origin=(0.0, 0.0), has_posterior=True)
+    stations = np.array([[250.0, 250.0, 60.0], [100.0, 400.0, 120.0]])
+    predictions = [predict(results, stations, None, c) for c in ("gz", "gzz")]
+    for p in predictions:
+        rows = np.asarray(sensitivity_matrix(mesh, stations, "float64", component=p.component))
+        regional = 2.0 + 1e-3 * stations[:, 0] if p.component == "gz" else 0.0
+        np.testing.assert_allclose(p.gz_mean, 0.75 * rows @ truth.ravel() + regional, rtol=1e-12)
+        np.testing.assert_allclose(p.gz_std, np.std(draws @ rows.T, axis=0, ddof=1), rtol=1e-12)
+    path = write_predictions(tmp_path / "predict.csv", predictions)
+    assert path.read_text().splitlines()[0] == ("x,y,z,gz_mean,gz_std,gz_q05,gz_q95,gz_obs_std,"
+                                                "gzz_mean,gzz_std,gzz_q05,gzz_q95,gzz_obs_std")
