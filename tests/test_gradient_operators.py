@@ -30,10 +30,10 @@ GRADIENTS = ("gxx", "gxy", "gxz", "gyy", "gyz", "gzz")
 
 @pytest.fixture(scope="module")
 def grid_case():
-    """6 x 5 x 3 cells of 20 m at UTM-like coordinates; stations on the top's nodes and cell
+    """4 x 3 x 2 cells of 20 m at UTM-like coordinates; stations on the top's nodes and cell
     centres (on the mesh top: on faces and edges of the top cells) and on the same grid 15 m up."""
-    mesh = TensorMesh.uniform((500000.0, 7000000.0, -60.0), (20.0, 20.0, 20.0), (6, 5, 3))
-    x, y = np.meshgrid(mesh.nodes_x[0] + 10.0 * np.arange(-1, 14), mesh.nodes_y[0] + 10.0 * np.arange(-1, 12))
+    mesh = TensorMesh.uniform((500000.0, 7000000.0, -40.0), (20.0, 20.0, 20.0), (4, 3, 2))
+    x, y = np.meshgrid(mesh.nodes_x[0] + 10.0 * np.arange(-1, 10), mesh.nodes_y[0] + 10.0 * np.arange(-1, 8))
     top = mesh.nodes_z[-1]
     flat = [np.stack([x.ravel(), y.ravel(), np.full(x.size, z)], axis=1) for z in (top, top + 15.0)]
     # And scattered on the ground, some within 1e-5 to 1e-7 m of a cell edge (where a finite lift
@@ -101,7 +101,7 @@ def test_laplace_on_whole_rows(grid_case, dense_rows):
     west, east, south, north, _, _ = mesh.bounds
     above = ((stations[:, 2] > stations[:, 2].min()) & (stations[:, 0] > west) & (stations[:, 0] < east)
              & (stations[:, 1] > south) & (stations[:, 1] < north))
-    assert above.sum() > 50 and np.all(dense_rows["gzz"][above].sum(axis=1) > 0)
+    assert above.sum() > 20 and np.all(dense_rows["gzz"][above].sum(axis=1) > 0)
 
 
 @pytest.fixture(scope="module")
