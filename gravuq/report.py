@@ -119,7 +119,8 @@ def figures(method: str, draws: int | None, threshold: float, has_truth: bool) -
         Figure("exceedance_slices.png", f"P(density > {threshold:g} kg/m³), depth slices", probability_trust,
                probability_caveat),
         Figure("drilling_map.png", "Drilling map", "Where in plan a target above the threshold is likely, and "
-               "the depth below the mesh top to the first cell with P > 0.5.",
+               "the depth below the surface (the ground under [mesh] topography, else the mesh top) to the "
+               "first cell with P > 0.5.",
                "Depths to a target are the least certain part of a gravity inversion"
                + ("" if exact else "; with few draws a column's largest P is biased upward") + ". "
                + probability_caveat),
