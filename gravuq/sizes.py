@@ -50,23 +50,35 @@ def network_parameters(config: Config) -> int:
 
 
 def activation_bytes(config: Config, n_cells: int) -> float:
-    """Bytes of one network's activations at ``n_cells`` cells that training keeps for its
-    products (forward values and tangents, float32)."""
-    return 2 * 4.0 * n_cells * config.model.width * config.model.depth
+    """Bytes one network's training keeps at ``n_cells`` cells for its Jacobian products
+    (float32): its layers' values and tangents, its encoding's features and the step's working
+    copies. About 1.2 kB a cell for the default network, as measured for one Gauss-Newton
+    product on 125,000 cells (XLA's temporary buffers), with a margin."""
+    model = config.model
+    return 4.0 * n_cells * (8 * model.width * model.depth + 8 * encoding_features(config) + 32)
 
 
-def member_batch(config: Config, n_cells: int, budget: MemoryBudget) -> int | None:
+def member_bytes(config: Config, n_cells: int, n_stations: int) -> float:
+    """Bytes each member holds through training whatever the batch: its parameters with their
+    optimiser state (six float32 copies), its draw and prediction (float64, with the summaries'
+    copies) and its anchor, offset and output at every cell (float32)."""
+    return 6 * 4.0 * network_parameters(config) + 3 * 8.0 * (n_cells + n_stations) + 12.0 * n_cells
+
+
+def member_batch(config: Config, n_cells: int, n_stations: int, budget: MemoryBudget) -> int | None:
     """How many ensemble members Levenberg-Marquardt linearises at a time so that their
-    activations (:func:`activation_bytes`) fit in ``budget``: None when all of them fit at once
-    (or the method or trainer trains them together anyway: Adam, SVGD's particles), else at
-    least 1 (:func:`check_sizes` refuses when one does not fit)."""
+    activations (:func:`activation_bytes`), beside what every member holds anyway
+    (:func:`member_bytes`), fit in ``budget``: None when all of them fit at once (or the method
+    or trainer trains them together anyway: Adam, SVGD's particles), else at least 1
+    (:func:`check_sizes` refuses when one does not fit)."""
     inference = config.inference
     if inference.method != "ensemble" or inference.trainer != "levenberg_marquardt":
         return None
     one = activation_bytes(config, n_cells)
-    if inference.members * one <= budget.allowed():
+    room = budget.allowed() - inference.members * member_bytes(config, n_cells, n_stations)
+    if inference.members * one <= room:
         return None
-    return max(1, int(budget.allowed() // one))
+    return max(1, int(room // one))
 
 
 def draw_count(config: Config) -> int:
@@ -127,18 +139,20 @@ def check_sizes(config: Config, n_cells: int, n_stations: int, budget: MemoryBud
                    + ("" if networks == 1 else f" or fewer [inference] members (now {networks})")
                    + ", or raise [forward] memory_limit_gb",
                    item=f"{networks} network(s) of {parameters} parameters with their optimiser state: ")
-    # Activations at every cell, kept for the reverse pass (forward and tangent: two copies).
-    # Levenberg-Marquardt can linearise the members a batch at a time (member_batch): then one
-    # network's activations must fit.
-    if member_batch(config, n_cells, budget) is not None:
-        networks = 1
-    budget.require(networks * activation_bytes(config, n_cells),
+    # Activations at every cell, kept for the Jacobian products. Levenberg-Marquardt can
+    # linearise the members a batch at a time (member_batch): then one network's activations
+    # must fit beside what every member holds anyway.
+    held = 0.0
+    if member_batch(config, n_cells, n_stations, budget) is not None:
+        held, networks = inference.members * member_bytes(config, n_cells, n_stations), 1
+    budget.require(held + networks * activation_bytes(config, n_cells),
                    f"{where}[model] width" + ("" if networks == 1 else " and [inference] members"),
                    f"use a smaller [model] width (now {model.width}) or depth (now {model.depth})"
                    + ("" if networks == 1 else f", fewer [inference] members (now {networks})")
                    + ", a coarser [mesh], or raise [forward] memory_limit_gb",
                    item=f"the activations of {networks} network(s) of width {model.width} and depth {model.depth} "
-                        f"at {n_cells} cells: ")
+                        f"at {n_cells} cells" + (f" (beside the {inference.members} members' own state)" if held
+                                                 else "") + ": ")
 
 
 def output_bytes(config: Config, n_cells: int, n_stations: int) -> tuple[float, float]:
@@ -174,4 +188,4 @@ def check_output_space(directory, largest: float, total: float, where: str) -> N
 
 
 __all__ = ["MAX_HASH_TABLE_SIZE", "check_output_space", "check_sizes", "draw_count", "encoding_features",
-           "network_parameters", "output_bytes", "activation_bytes", "member_batch"]
+           "network_parameters", "output_bytes", "activation_bytes", "member_batch", "member_bytes"]

@@ -115,22 +115,20 @@ def test_members_trained_a_batch_at_a_time_are_the_members_trained_together(setu
 
 
 def test_a_budget_too_small_for_every_member_trains_them_in_batches(setup):
-    """:func:`gravuq.sizes.member_batch` picks the largest batch whose activations fit, and
-    :func:`gravuq.sizes.check_sizes` then refuses only when one member's do not."""
+    """:func:`gravuq.sizes.member_batch` picks the largest batch whose activations fit beside
+    what every member holds anyway, and :func:`gravuq.sizes.check_sizes` then refuses only when
+    one member's do not."""
     from gravuq.errors import InputError
     from gravuq.forward import MemoryBudget
-    from gravuq.sizes import activation_bytes, check_sizes, member_batch
+    from gravuq.sizes import activation_bytes, check_sizes, member_batch, member_bytes
 
     config = dataclasses.replace(setup.config, inference=dataclasses.replace(setup.config.inference, members=8))
-    cells = 10**6
-    one = activation_bytes(config, cells)
-    assert member_batch(config, cells, MemoryBudget(int(8.5 * one))) is None
-    assert member_batch(config, cells, MemoryBudget(int(3.5 * one))) == 3
-    check_sizes(config, cells, 100, MemoryBudget(int(1.5 * one)))
-    two = dataclasses.replace(config, inference=dataclasses.replace(config.inference, members=2))
-    draws = 3 * 8.0 * 2 * (cells + 100)  # what the draws need, checked first
-    assert draws < 0.9 * one
+    cells, stations = 10**6, 100
+    one, held = activation_bytes(config, cells), 8 * member_bytes(config, cells, stations)
+    assert member_batch(config, cells, stations, MemoryBudget(int(held + 8.5 * one))) is None
+    assert member_batch(config, cells, stations, MemoryBudget(int(held + 3.5 * one))) == 3
+    check_sizes(config, cells, stations, MemoryBudget(int(held + 1.5 * one)))
     with pytest.raises(InputError, match="activations of 1 network"):
-        check_sizes(two, cells, 100, MemoryBudget(int(0.95 * one)))
+        check_sizes(config, cells, stations, MemoryBudget(int(held + 0.5 * one)))
     adam = dataclasses.replace(config, inference=dataclasses.replace(config.inference, trainer="adam"))
-    assert member_batch(adam, cells, MemoryBudget(int(3.5 * one))) is None
+    assert member_batch(adam, cells, stations, MemoryBudget(int(held + 3.5 * one))) is None
