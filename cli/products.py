@@ -63,6 +63,32 @@ def _run_components(results_dir: Path) -> list[str]:
     return [str(name) for name in found] or ["gz"]
 
 
+def _stated(table, component: str, source):
+    """The stated std of new ``component`` observations in the stations file: its ``std``
+    column for gz (mGal), its ``std_<component>`` column for a gradient (Eotvos, the name of
+    [data] files), else None."""
+    if component == "gz":
+        return table.std
+    cells = (table.extra or {}).get(f"std_{component}")
+    if cells is None:
+        return None
+    import numpy as np
+
+    from gravuq.errors import InputError
+
+    values = []
+    for row, cell in enumerate(cells, start=1):
+        try:
+            value = float(cell)
+        except ValueError:
+            value = float("nan")
+        if not np.isfinite(value) or value < 0:
+            raise InputError(f"{source}: column 'std_{component}', data row {row}: expected a std >= 0 in Eotvos, "
+                             f"got '{cell}'")
+        values.append(value)
+    return np.asarray(values, np.float64)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``predict``, ``drill`` and ``export`` commands to ``app``."""
 
@@ -71,13 +97,16 @@ def register(app: typer.Typer) -> None:
         results_dir: ResultsArgument,
         stations: Annotated[Path, typer.Argument(metavar="STATIONS.csv",
             help="CSV of new stations with a header and columns x, y, z (m, z elevation positive up), "
-                 "optionally std (mGal, the accuracy new observations would have); other columns are copied "
-                 "to the output.", show_default=False)],
+                 "optionally std (mGal, the accuracy new gz observations would have) and std_<component> "
+                 "(e.g. std_gzz, Eotvos, as in [data] files) for gradients; other columns are copied to the "
+                 "output.",
+            show_default=False)],
         output: Annotated[Optional[Path], typer.Option(
             "--output", "-o",
             help="CSV to write: the input's other columns, x, y, z (m), gz_mean, gz_std, gz_q05, gz_q95 (the "
                  "noise-free field) and gz_obs_std (a new observation: the field's spread plus the run's noise "
-                 "model at the file's std column, or its learned floor without one), mGal positive downward, "
+                 "model of that component at the file's std column, or its learned floor without one), mGal "
+                 "positive downward, "
                  "regional trend added back. Default: RESULTS_DIR/predict.csv.")] = None,
         components: Annotated[Optional[str], typer.Option(
             "--components",
@@ -120,8 +149,8 @@ def register(app: typer.Typer) -> None:
             if not names or any(name not in COMPONENTS for name in names) or len(set(names)) != len(names):
                 raise InputError(f"--components '{asked}': expected distinct names out of "
                                  f"{', '.join(COMPONENTS)} separated by commas, e.g. --components gz,gzz")
-            # The file's std column is gz's accuracy (mGal); gradients get the field spread only.
-            predictions = [with_columns(predict_gz(results, coordinates, table.std if name == "gz" else None, name),
+            # The file's std column is gz's accuracy (mGal); a gradient's is its std_<component> (Eotvos).
+            predictions = [with_columns(predict_gz(results, coordinates, _stated(table, name, stations), name),
                                         table.extra) for name in names]
             prediction = predictions[0]
             path = write_predictions(target, predictions if len(predictions) > 1 else prediction)

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import sizes
 from .config import Config, unused_key_warning
+from .constants import COMPONENT_UNITS
 from .errors import InputError
 from .forward import MemoryBudget, MemoryEstimate, active_cell_operator, dense_float64_bytes, make_operator
 from .inference import METHODS, Hooks, InverseProblem, MethodResult, PriorSettings
@@ -34,7 +35,7 @@ from .inference.ensemble import EnsembleSettings
 from .inference.gaussian import GaussianSettings
 from .inference.last_layer import LastLayerSettings
 from .inference.mcmc_method import McmcSettings, check_budget
-from .inference.prior_settings import ProbabilisticModel, build_model
+from .inference.prior_settings import ProbabilisticModel, build_model, describe_noise
 from .inference.svgd import SvgdSettings
 from .inference.tikhonov import TikhonovSettings
 from .inference.training import TrainingSettings
@@ -125,6 +126,8 @@ class Setup:
             else:
                 self.cache[key] = build_model(settings, self.mesh, self.survey.gz, self.survey.std,
                                               lambda: self.dense(purpose), self.log)
+            if settings.noise == "learned":
+                self.log(f"learned noise model: {describe_noise(self.cache[key], settings.components)}")
         return self.cache[key]
 
     def prior(self):
@@ -188,7 +191,7 @@ def prior_settings(config: Config) -> PriorSettings:
                          depth_exponent=inference.depth_weighting, scale=inference.prior_scale,
                          smoothing=inference.prior_scale_smoothing, noise=inference.noise,
                          vertical_correlation_length=inference.prior_vertical_correlation_length,
-                         noise_floor=tuple(config.data.components) == ("gz",))
+                         components=tuple(config.data.components))
 
 
 def training_settings(config: Config, member_batch: int | None = None) -> TrainingSettings:
@@ -360,11 +363,20 @@ def recover(setup: Setup, method: str | None = None, progress=None, checkpoint=N
 
 
 def noise_model(setup: Setup) -> dict:
-    """The noise a new observation with stated std ``s`` (mGal) has under the run's model, for
-    metrics.json and ``gravuq predict``: std ``sqrt((scale * s)^2 + floor_mgal^2)``."""
+    """The noise a new observation with stated std ``s`` has under the run's model, for
+    metrics.json and ``gravuq predict``: std ``sqrt((scale * s)^2 + floor^2)``. ``by_component``
+    gives each measured component's ``scale`` and ``floor`` (in its ``unit``: mGal for gz,
+    Eotvos for gradients); ``scale`` and ``floor_mgal`` are gz's (the first component's scale
+    and no floor when gz is not measured)."""
     model = setup.model()
-    return {"noise": prior_settings(setup.config).noise, "scale": float(model.noise_scale),
-            "floor_mgal": float(model.noise_floor)}
+    components = tuple(setup.survey.components)
+    scales = model.component_scales or (model.noise_scale,)
+    floors = model.component_floors or (model.noise_floor,)
+    by_component = {name: {"scale": float(scale), "floor": float(floor), "unit": COMPONENT_UNITS[name]}
+                    for name, scale, floor in zip(components, scales, floors)}
+    main = by_component.get("gz", {"scale": float(scales[0]), "floor": 0.0})
+    return {"noise": prior_settings(setup.config).noise, "scale": main["scale"], "floor_mgal": main["floor"],
+            "by_component": by_component}
 
 
 __all__ = ["Log", "Recovery", "Setup", "check_run_sizes", "check_terrain", "fix_air", "mcmc_settings", "method_settings", "noise_model",

@@ -329,7 +329,8 @@ def build_report(directory: str | Path) -> str:
         parts.append("<h2>Learned settings (prior and noise model)</h2>")
         parts.append("<p>What the run chose or learned from the data (empirical Bayes: the prior's scale, depth "
                      "weighting and correlation lengths and the noise model by maximising the evidence). Lengths "
-                     "in m, prior sd in kg/m³, noise floor in mGal.</p>")
+                     "in m, prior sd in kg/m³, noise floor in mGal (with several components, each component's floor "
+                     "in its unit: Eotvos for gradients).</p>")
         main = {key: prior[key] for key in ("chosen", "prior_scale", "noise", "hyperparameters") if key in prior}
         if isinstance(prior.get("hierarchical"), dict):
             main["per-cell prior sd"] = {key: prior["hierarchical"][key] for key in ("prior_std_min", "prior_std_max",

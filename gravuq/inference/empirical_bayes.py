@@ -1,7 +1,10 @@
 """Empirical Bayes: the prior and the noise model learned from the data.
 
 Conventions (SPEC section 1): density contrast in kg/m^3 on the mesh cells (C order of
-``(nz, ny, nx)``); lengths in metres; gz, its stated std and the noise floor in mGal.
+``(nz, ny, nx)``); lengths in metres; gz, its stated std and the noise floor in mGal; with
+several components (stacked component-major: every station's first component, then every
+station's second, ...) each component's data, stated std and floor in its own unit (mGal for
+gz, Eotvos for the gradients).
 
 Notes
 -----
@@ -16,7 +19,10 @@ noise the data are Gaussian: ``d ~ N(0, Sigma)``, ``Sigma = sigma^2 K + diag(n^2
   ``R = R_z kron R_y kron R_x``, ``R_axis[i, j] = exp(-|c_i - c_j| / L)``;
 - ``alpha``, ``tau``: the noise model ``n_i^2 = (alpha s_i)^2 + tau^2`` of the stated accuracy
   ``s_i`` (a scale factor on it, and an additive floor for the modelling error of cells wider
-  than the station spacing and of everything else the stated accuracy leaves out).
+  than the station spacing and of everything else the stated accuracy leaves out). With several
+  components, one ``(alpha_c, tau_c)`` per component ``c``, ``tau_c`` in its unit:
+  ``inner = (log sigma, log alpha_1 .. log alpha_C, log tau_1 .. log tau_C)``
+  (:func:`noise_variance`), learned jointly.
 
 They maximise the log evidence ``log N(d; 0, Sigma)`` (type-II maximum likelihood; Rasmussen &
 Williams 2006, chapter 5). The expensive part, ``K``, depends only on ``(beta, L_h, L_v)``: the
@@ -44,13 +50,13 @@ import numpy as np
 from scipy import optimize, stats
 
 from ..mesh import TensorMesh
+from .noise_model import NOISE_SCALE, noise_plan, noise_values, noise_variance
 from .prior import GaussianPrior, surface_depth
 
 #: Bounds of the learned values: lengths in cell widths of the mesh's smallest / largest extent,
-#: the depth exponent, and the noise scale factor.
+#: and the depth exponent (those of the noise model: :mod:`gravuq.inference.noise_model`).
 LENGTH_CELLS = (0.05, 4.0)
 DEPTH_EXPONENT = (0.0, 4.0)
-NOISE_SCALE = (0.5, 1e3)
 
 #: A weak hyperprior on the prior's structure where it is learned (the evidence alone trades a
 #: shallow compact source for a deep smooth one: gravity cannot tell them apart): the vertical
@@ -64,7 +70,11 @@ HYPERPRIOR = {"log_anisotropy_sd": 1.0, "depth_exponent": 1.0, "depth_exponent_s
 class Hyperparameters:
     """The prior and noise model (see the module notes): ``prior_std`` kg/m^3 (top layer),
     ``depth_exponent`` (0: none), ``horizontal_length`` and ``vertical_length`` m (0: iid),
-    ``noise_scale`` (times the stated std) and ``noise_floor`` mGal."""
+    ``noise_scale`` (times the stated std) and ``noise_floor`` mGal. With several components
+    (data stacked component-major), ``component_scales`` and ``component_floors`` hold each
+    component's factor and floor (the floor in the component's unit: mGal for gz, Eotvos for
+    gradients) and ``noise_scale`` and ``noise_floor`` repeat the first component's; both are
+    empty for one component."""
 
     prior_std: float = 50.0
     depth_exponent: float = 0.0
@@ -72,18 +82,28 @@ class Hyperparameters:
     vertical_length: float = 0.0
     noise_scale: float = 1.0
     noise_floor: float = 0.0
+    component_scales: tuple[float, ...] = ()
+    component_floors: tuple[float, ...] = ()
 
     def noise_std(self, stated_std) -> np.ndarray:
-        """Each datum's noise std, mGal, from its stated std (mGal)."""
+        """Each datum's noise std from its stated std (mGal; with several components the
+        component-major data vector, each in its component's unit)."""
         stated = np.asarray(stated_std, np.float64)
-        return np.sqrt((self.noise_scale * stated) ** 2 + self.noise_floor**2)
+        if not self.component_scales:
+            return np.sqrt((self.noise_scale * stated) ** 2 + self.noise_floor**2)
+        scales, floors = (np.asarray(values, np.float64)[:, None] for values in (self.component_scales,
+                                                                               self.component_floors))
+        blocks = stated.reshape(scales.shape[0], -1)
+        return np.sqrt((scales * blocks) ** 2 + floors**2).reshape(stated.shape)
 
     def prior(self, mesh: TensorMesh) -> GaussianPrior:
         return GaussianPrior.build(mesh, self.prior_std, self.horizontal_length, self.depth_exponent,
                                    self.vertical_length)
 
     def as_dict(self) -> dict:
-        return {key: float(value) for key, value in asdict(self).items()}
+        """Every value as a float (the per-component ones as lists, only when there are several)."""
+        return {key: ([float(item) for item in value] if isinstance(value, (tuple, list)) else float(value))
+                for key, value in asdict(self).items() if not (isinstance(value, (tuple, list)) and not value)}
 
 
 def relative_std(mesh: TensorMesh, exponent) -> jnp.ndarray:
@@ -138,9 +158,8 @@ class StructureGram:
 
 @jax.jit
 def _log_evidence(gram, data, stated, inner):
-    log_sigma, log_alpha, log_tau = inner[0], inner[1], inner[2]
-    noise = jnp.exp(2 * log_alpha) * stated**2 + jnp.exp(2 * log_tau)
-    system = jnp.exp(2 * log_sigma) * gram + jnp.diag(noise)
+    noise = noise_variance(stated, inner)
+    system = jnp.exp(2 * inner[0]) * gram + jnp.diag(noise)
     factor = jnp.linalg.cholesky(system)
     white = jsl.solve_triangular(factor, data, lower=True)
     return -0.5 * white @ white - jnp.sum(jnp.log(jnp.diag(factor))) - 0.5 * data.size * jnp.log(2 * jnp.pi)
@@ -178,7 +197,7 @@ def _length_bounds(mesh: TensorMesh, axis: str) -> tuple[float, float]:
 def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyperparameters | None = None, *,
                           structure: tuple[str, ...] = ("horizontal",), learn_scale: bool = True,
                           learn_noise: bool = True, max_outer: int = 15, log=None,
-                          learn_floor: bool = True) -> EvidenceFit:
+                          learn_floor: bool = True, components: tuple[str, ...] = ("gz",)) -> EvidenceFit:
     """Maximise the evidence (see the module notes) over the hyperparameters.
 
     Parameters
@@ -186,7 +205,9 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
     matrix
         Dense float64 sensitivity ``(stations, cells)``, mGal per kg/m^3.
     data, stated_std
-        ``(stations,)`` gz (regional removed) and its stated std, mGal.
+        ``(stations,)`` gz (regional removed) and its stated std, mGal; with several
+        ``components``, ``(components * stations,)`` stacked component-major, each component in
+        its unit (mGal for gz, Eotvos for gradients).
     start
         Where to start, and the values of what is not learned. By default: a prior std that
         makes the prior predictive spread match the data's, isotropic correlation lengths of
@@ -202,11 +223,14 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
     learn_scale
         Learn ``sigma`` (else the start's).
     learn_noise
-        Learn the noise model; the floor only where the stated stds differ between stations
-        (a single stated std and a floor cannot be told apart).
+        Learn the noise model, a scale factor and a floor per component; the floor only where
+        the component's stated stds differ between stations (a single stated std and a floor
+        cannot be told apart). A one-component ``start`` gives its factor and floor; one of
+        several components gives them by ``component_scales`` and ``component_floors``.
     learn_floor
-        False: no floor (the data of several components have several units, and one additive
-        floor in one unit would mix them); the scale factor alone is learned.
+        False: no floor; the scale factors alone are learned.
+    components
+        The names of the stacked components (their number is what counts; names for messages).
     """
     begun = time.perf_counter()
     data = jnp.asarray(data, jnp.float64)
@@ -242,16 +266,10 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
                 jacobian[1, column] = 1.0
         return np.array([log_h, log_v, named.get("depth", start.depth_exponent)]), jacobian
 
-    varied = float(np.ptp(np.asarray(stated))) > 1e-6 * float(np.mean(np.asarray(stated)))
-    floor_start = start.noise_floor if start.noise_floor > 0 else 1e-3 * float(np.median(np.asarray(stated)))
-    learn_floor = learn_noise and varied and learn_floor
-    scale_data = float(np.std(np.asarray(data))) or 1.0
+    plan = noise_plan(np.asarray(data), np.asarray(stated), len(components), start, learn_noise, learn_floor)
     inner_bounds = [(np.log(start.prior_std) - 12.0, np.log(start.prior_std) + 12.0) if learn_scale
-                    else (np.log(start.prior_std),) * 2,
-                    tuple(np.log(NOISE_SCALE)) if learn_noise else (np.log(start.noise_scale),) * 2,
-                    (np.log(1e-6 * scale_data), np.log(10.0 * scale_data)) if learn_floor else (np.log(floor_start),) * 2]
-    if not learn_floor and start.noise_floor == 0:
-        inner_bounds[2] = (np.log(1e-12 * scale_data),) * 2  # no floor: a negligible one keeps the logs finite
+                    else (np.log(start.prior_std),) * 2, *plan["scale_bounds"], *plan["floor_bounds"]]
+    learn_floor = any(plan["learned"])
     counts = {"grams": 0}
     best = {"value": -np.inf}
 
@@ -265,7 +283,7 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
         # each: start from the current point and from a floor of a tenth of the data's spread.
         starts = [inner_start]
         if learn_floor:
-            starts.append(np.array([inner_start[0], 0.0, np.log(0.1 * scale_data)]))
+            starts.append(np.array([inner_start[0], *[0.0] * len(components), *plan["second_floors"]]))
         best_fit = None
         for start_point in starts:
             result = optimize.minimize(objective, np.clip(start_point, low, high), jac=True, method="L-BFGS-B",
@@ -274,7 +292,7 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
                 best_fit = result
         return best_fit.x, -float(best_fit.fun)
 
-    inner_now = np.array([np.log(start.prior_std), np.log(start.noise_scale), np.log(floor_start)])
+    inner_now = np.array([np.log(start.prior_std), *plan["scale_starts"], *plan["floor_starts"]])
 
     def profile(values):
         nonlocal inner_now
@@ -310,26 +328,33 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
     learned = Hyperparameters(prior_std=float(np.exp(inner[0])), depth_exponent=float(outer[2]),
                               horizontal_length=float(np.exp(outer[0])) if correlated else 0.0,
                               vertical_length=float(np.exp(outer[1])) if correlated else 0.0,
-                              noise_scale=float(np.exp(inner[1])),
-                              noise_floor=float(np.exp(inner[2])) if (learn_floor or start.noise_floor > 0) else 0.0)
+                              **noise_values(inner, plan["kept"]))
     return EvidenceFit(learned, float(best["value"]), float(start_value), counts["grams"],
                        time.perf_counter() - begun)
 
 
 def hyperparameter_uncertainty(matrix, data, stated_std, mesh: TensorMesh, values: Hyperparameters,
-                               structure: tuple[str, ...] = ("horizontal",)) -> dict:
+                               structure: tuple[str, ...] = ("horizontal",),
+                               components: tuple[str, ...] = ("gz",)) -> dict:
     """Laplace standard errors of the learned values: the inverse Hessian of minus the log
     evidence at ``values`` over what was learned, ``log prior_std``, ``log noise_scale`` and,
     by ``structure`` (as for :func:`learn_hyperparameters`), ``log horizontal_length`` (the
     vertical length tied to it unless ``"vertical"`` is learned too), ``log vertical_length``
-    and ``depth_exponent`` (the floor is held fixed). Returns each one's standard error on that
-    scale (a relative error for the logs)."""
+    and ``depth_exponent`` (the floors are held fixed). With several ``components`` (data
+    stacked component-major) one ``log_noise_scale_<component>`` each instead of
+    ``log_noise_scale``. Returns each one's standard error on that scale (a relative error for
+    the logs)."""
     builder = StructureGram(matrix, mesh)
+    count = len(components)
+    scales = values.component_scales or (values.noise_scale,) * count
+    given = values.component_floors or (values.noise_floor,) * count
+    spreads = [float(np.std(block)) for block in np.asarray(data, np.float64).reshape(count, -1)]
+    floors = jnp.asarray([np.log(max(floor, 1e-12 * spread)) for floor, spread in zip(given, spreads)])
     data = jnp.asarray(data, jnp.float64)
     stated = jnp.asarray(stated_std, jnp.float64)
-    floor = np.log(max(values.noise_floor, 1e-12 * float(np.std(np.asarray(data)))))
-    names = ["log_prior_std", "log_noise_scale"]
-    point = [np.log(values.prior_std), np.log(values.noise_scale)]
+    names = ["log_prior_std"] + (["log_noise_scale"] if count == 1 else
+                                 [f"log_noise_scale_{name}" for name in components])
+    point = [np.log(values.prior_std), *np.log(scales)]
     for name, value in (("horizontal", np.log(values.horizontal_length)), ("vertical", np.log(values.vertical_length)),
                         ("depth", values.depth_exponent)):
         if name in structure:
@@ -344,7 +369,7 @@ def hyperparameter_uncertainty(matrix, data, stated_std, mesh: TensorMesh, value
         log_v = named.get("log_vertical_length", log_h + ratio)
         beta = named.get("depth_exponent", jnp.asarray(values.depth_exponent, jnp.float64))
         gram = builder._gram(jnp.stack([log_h, log_v, beta]))
-        return -_log_evidence(gram, data, stated, jnp.stack([theta[0], theta[1], jnp.asarray(floor)]))
+        return -_log_evidence(gram, data, stated, jnp.concatenate([theta[:1 + count], floors]))
 
     covariance = np.linalg.inv(np.asarray(jax.hessian(minus_evidence)(jnp.asarray(point, jnp.float64))))
     errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
@@ -421,5 +446,5 @@ def _loo(matrix, data, noise_std, prior: GaussianPrior):
     return data - weights / precision_diagonal, 1.0 / jnp.sqrt(precision_diagonal)
 
 
-__all__ = ["EvidenceFit", "Hyperparameters", "Predictive", "StructureGram", "exponential_correlation",
+__all__ = ["NOISE_SCALE", "EvidenceFit", "Hyperparameters", "Predictive", "StructureGram", "exponential_correlation",
            "hyperparameter_uncertainty", "learn_hyperparameters", "leave_one_out", "relative_std", "score_predictive"]

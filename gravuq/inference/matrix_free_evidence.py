@@ -1,7 +1,8 @@
 """The evidence without a dense matrix: for surveys whose sensitivity does not fit in memory.
 
 Conventions (SPEC section 1): density contrast in kg/m^3; gz, its stated std and the noise
-floor in mGal.
+floor in mGal; with several components (stacked component-major) each component's data, std
+and floor in its unit (mGal for gz, Eotvos for gradients).
 
 Notes
 -----
@@ -27,6 +28,10 @@ nearly all of it; with ``rank >= N`` the factor is exact. With ``W = D^(-1/2) S0
 misses is reported as the fraction of ``trace(K0)`` outside it (Hutchinson estimate); it bounds
 the error of the log-determinant by ``sigma^2 max(s_i^2 / D_ii) trace(K0 - L L^T)``.
 
+With several components the noise is per component, ``D_ii = (alpha_c s_i)^2 + tau_c^2``
+(:mod:`gravuq.inference.noise_model`): ``D`` stays diagonal, so the same algebra holds, and the
+factors and floors are learned jointly as in the dense fit.
+
 The correlation length enters ``K`` itself: it is chosen on a short grid (one factor per
 length), the scale and noise maximised at each (a profile over the length).
 """
@@ -44,7 +49,8 @@ from matfree import stochtrace
 from scipy import optimize
 
 from ..mesh import TensorMesh
-from .empirical_bayes import NOISE_SCALE, Hyperparameters
+from .empirical_bayes import Hyperparameters
+from .noise_model import COMPONENT_NOISE_SCALE, NOISE_SCALE, noise_values, noise_variance
 from .prior import GaussianPrior
 
 __all__ = ["NystromGram", "learn_matrix_free", "nystrom_gram"]
@@ -73,19 +79,21 @@ class NystromGram:
     def log_det_error_bound(self, inner) -> float:
         """An upper bound (nats) on the log-determinant error of the factor at ``inner``:
         ``sigma^2 max(s_i^2 / D_ii) trace(K0 - L L^T)``."""
-        sigma2, alpha2, tau2 = (float(np.exp(2 * value)) for value in inner)
+        inner = np.asarray(inner, np.float64)
         stated = np.asarray(self.stated_std)
-        return sigma2 * float(np.max(stated**2 / (alpha2 * stated**2 + tau2))) * self.residual_trace
+        noise = np.asarray(noise_variance(jnp.asarray(stated), jnp.asarray(inner)))
+        return float(np.exp(2 * inner[0])) * float(np.max(stated**2 / noise)) * self.residual_trace
 
     def log_evidence(self, data, inner):
-        """``log N(d; 0, sigma^2 K + D)`` for ``inner = (log sigma, log alpha, log tau)`` (JAX)."""
+        """``log N(d; 0, sigma^2 K + D)`` for ``inner = (log sigma, log alpha, log tau)`` (JAX;
+        with several components ``(log sigma, log alpha_1 .., log tau_1 ..)``)."""
         return _nystrom_log_evidence(self.factor, self.stated_std, jnp.asarray(data, jnp.float64),
                                      jnp.asarray(inner, jnp.float64))
 
 
 @jax.jit
 def _nystrom_log_evidence(factor, stated, data, inner):
-    noise = jnp.exp(2 * inner[1]) * stated**2 + jnp.exp(2 * inner[2])
+    noise = noise_variance(stated, inner)
     root = jnp.sqrt(noise)
     weighted = (stated / root)[:, None] * factor
     white = data / root
@@ -136,11 +144,12 @@ def nystrom_gram(operator, prior: GaussianPrior, stated_std, rank: int = RANK, k
 
 def learn_matrix_free(operator, data, stated_std, mesh: TensorMesh, *, learn_noise: bool = True,
                       lengths: tuple[float, ...] | None = None, prior_std: float | None = None, rank: int = RANK,
-                      log=None, learn_floor: bool = True):
+                      log=None, learn_floor: bool = True, components: tuple[str, ...] = ("gz",)):
     """Learn ``(sigma, alpha, tau)`` and the correlation length matrix-free (see the notes).
 
     ``operator`` a float64 forward operator (mGal per kg/m^3); ``data`` and ``stated_std``
-    ``(stations,)`` mGal; ``lengths`` the correlation lengths to try (m; 0 = independent cells),
+    ``(stations,)`` mGal (several ``components``: stacked component-major, each in its unit,
+    with a factor and a floor each); ``lengths`` the correlation lengths to try (m; 0 = independent cells),
     ``prior_std`` a fixed prior std (kg/m^3) instead of a learned one. Returns
     ``(Hyperparameters, log evidence, details)``; ``details``
     holds each length's evidence, the trace fraction the factor missed and the seconds taken.
@@ -151,12 +160,20 @@ def learn_matrix_free(operator, data, stated_std, mesh: TensorMesh, *, learn_noi
     stated = jnp.asarray(stated_std, jnp.float64)
     cell = float(np.mean(np.concatenate([mesh.widths_x, mesh.widths_y])))
     lengths = lengths or tuple(factor * cell for factor in LENGTH_GRID_CELLS)
-    varied = float(np.ptp(np.asarray(stated))) > 1e-6 * float(np.mean(np.asarray(stated)))
-    scale_data = float(np.std(np.asarray(data))) or 1.0
-    learn_floor = learn_noise and varied and learn_floor  # False: several components, no floor
-    bounds = [None if prior_std is None else (np.log(prior_std),) * 2, tuple(np.log(NOISE_SCALE)) if learn_noise else (0.0, 0.0),
-              (np.log(1e-6 * scale_data), np.log(10.0 * scale_data)) if learn_floor
-              else (np.log(1e-12 * scale_data),) * 2]
+    count = len(components)
+    if data.size % count:
+        raise ValueError(f"{data.size} data are not {count} components of equal length")
+    scale_bounds = tuple(np.log(NOISE_SCALE if count == 1 else COMPONENT_NOISE_SCALE)) if learn_noise else (0.0, 0.0)
+    floor_bounds, learned_floors, second_floors = [], [], []
+    for block_data, block_stated in zip(np.asarray(data).reshape(count, -1), np.asarray(stated).reshape(count, -1)):
+        varied = float(np.ptp(block_stated)) > 1e-6 * float(np.mean(block_stated))
+        spread = float(np.std(block_data)) or 1.0
+        learned = learn_noise and varied and learn_floor  # a single stated std: no floor
+        learned_floors.append(learned)
+        second_floors.append(np.log(0.1 * spread))
+        floor_bounds.append((np.log(1e-6 * spread), np.log(10.0 * spread)) if learned
+                            else (np.log(1e-12 * spread),) * 2)
+    bounds = [None if prior_std is None else (np.log(prior_std),) * 2, *[scale_bounds] * count, *floor_bounds]
     results = []
     inner = None
     for length in lengths:
@@ -164,7 +181,8 @@ def learn_matrix_free(operator, data, stated_std, mesh: TensorMesh, *, learn_noi
         if inner is None:  # sigma^2 mean(diag K) = var(d): the prior predictive spread of the data
             diagonal = float(jnp.sum((stated[:, None] * gram.factor) ** 2)) / data.size
             spread = 0.5 * np.log(max(float(np.var(np.asarray(data))), 1e-30) / max(diagonal, 1e-300))
-            inner = np.array([spread if prior_std is None else np.log(prior_std), 0.0, bounds[2][0]])
+            inner = np.array([spread if prior_std is None else np.log(prior_std), *[0.0] * count,
+                              *[low for low, _ in floor_bounds]])
             if bounds[0] is None:  # as the dense fit: within e^12 of the start (the evidence is flat
                 bounds[0] = (spread - 12.0, spread + 12.0)  # as sigma -> 0, and L-BFGS-B may run there)
 
@@ -172,17 +190,23 @@ def learn_matrix_free(operator, data, stated_std, mesh: TensorMesh, *, learn_noi
             value, gradient = _nystrom_value_and_grad(gram.factor, gram.stated_std, data, jnp.asarray(values))
             return -float(value), -np.asarray(gradient)
 
-        start = np.clip(inner, [b[0] for b in bounds], [b[1] for b in bounds])
-        fit = optimize.minimize(minus, start, jac=True, method="L-BFGS-B", bounds=bounds)
+        low, high = [b[0] for b in bounds], [b[1] for b in bounds]
+        starts = [inner]
+        if count > 1 and any(learned_floors):  # several factors and floors trade off: the dense fit's
+            starts.append(np.array([inner[0], *[0.0] * count, *second_floors]))  # second start too
+        fits = [optimize.minimize(minus, np.clip(point, low, high), jac=True, method="L-BFGS-B", bounds=bounds)
+                for point in starts]
+        fit = min(fits, key=lambda result: result.fun)
         bound = gram.log_det_error_bound(fit.x)
         results.append((-float(fit.fun), length, fit.x.copy(), gram.missed, bound))
         inner = fit.x
         log(f"  evidence {-fit.fun:.6g} at L {length:.4g} m (matrix-free, rank {gram.factor.shape[1]}, "
-            f"log-det error <= {bound:.2g}): sigma {np.exp(fit.x[0]):.4g} kg/m^3, noise scale {np.exp(fit.x[1]):.3g}")
+            f"log-det error <= {bound:.2g}): sigma {np.exp(fit.x[0]):.4g} kg/m^3, noise scale "
+            + ", ".join(f"{np.exp(value):.3g}" for value in fit.x[1:1 + count]))
     value, length, inner, missed, bound = max(results, key=lambda entry: entry[0])
     learned = Hyperparameters(prior_std=float(np.exp(inner[0])), horizontal_length=float(length),
-                              vertical_length=float(length), noise_scale=float(np.exp(inner[1])),
-                              noise_floor=float(np.exp(inner[2])) if learn_floor else 0.0)
+                              vertical_length=float(length), **noise_values(inner, learned_floors))
     details = {"evidence_by_length": {f"{entry[1]:.6g}": entry[0] for entry in results},
-               "trace_missed": missed, "log_det_error_bound": bound, "rank": int(min(rank, data.size)), "seconds": time.perf_counter() - begun}
+               "trace_missed": missed, "log_det_error_bound": bound, "rank": int(min(rank, data.size)),
+               "seconds": time.perf_counter() - begun}
     return learned, value, details

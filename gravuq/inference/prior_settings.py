@@ -3,7 +3,8 @@ place: given, or learned from the data (empirical Bayes), with per-cell scales o
 held-out data prefer them.
 
 Conventions (SPEC section 1): density contrast in kg/m^3 on the mesh cells; lengths in metres;
-gz and std in mGal.
+gz and std in mGal; with several components (stacked component-major) each component's data,
+std and noise floor in its unit (mGal for gz, Eotvos for gradients).
 
 ``scale``:
 
@@ -21,7 +22,8 @@ gz and std in mGal.
 - ``"hierarchical"``: the per-cell scales, whatever leave-one-out says.
 
 ``noise``: ``"learned"`` (a scale factor on the stated std and an additive floor, learned with
-the prior) or ``"stated"``.
+the prior; with several components one factor and one floor per component, the floor in the
+component's unit, all learned jointly: :mod:`gravuq.inference.noise_model`) or ``"stated"``.
 
 Cost. The dense evidence builds the station gram ``G R G^T`` (``N^2 x cells`` products) and
 its gradient at every outer step, and the per-cell EM a posterior variance per step. Where the
@@ -41,6 +43,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..constants import COMPONENT_UNITS
 from ._hierarchical import hierarchical_prior
 from .empirical_bayes import Hyperparameters, learn_hyperparameters, leave_one_out
 from .matrix_free_evidence import LENGTH_GRID_CELLS, learn_matrix_free
@@ -88,10 +91,11 @@ class PriorSettings:
     smoothing: float = 1.0
     noise: str = "learned"
     vertical_correlation_length: float | None = None
-    #: Whether the learned noise has an additive floor (mGal): not with several measured
-    #: components (gz and gradients), whose stds have different units; one scale factor is then
-    #: shared by all components.
+    #: Whether the learned noise has an additive floor (per component, in its unit).
     noise_floor: bool = True
+    #: The measured components of the data vector, stacked component-major (each its own
+    #: noise factor and floor).
+    components: tuple[str, ...] = ("gz",)
 
     @property
     def learns(self) -> bool:
@@ -107,26 +111,37 @@ class PriorSettings:
 @dataclass(frozen=True)
 class ProbabilisticModel:
     """The prior and noise of a run: ``prior`` (:class:`GaussianPrior`), ``noise_std``
-    ``(stations,)`` mGal, and ``info``, what metrics.json says of how they were chosen."""
+    ``(data,)`` (mGal; with several components each in its unit), and ``info``, what
+    metrics.json says of how they were chosen. ``noise_scale`` and ``noise_floor`` (mGal) the
+    learned factor and floor; with several components ``component_scales`` and
+    ``component_floors`` (each component's unit) hold every component's, and the two others
+    the first's."""
 
     prior: GaussianPrior
     noise_std: np.ndarray
     info: dict
     noise_scale: float = 1.0
     noise_floor: float = 0.0
+    component_scales: tuple[float, ...] = ()
+    component_floors: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, prior: GaussianPrior, values: Hyperparameters, stated, info: dict, noise_learned: bool):
         """The model of ``prior`` with the noise of ``values`` (learned) or the ``stated`` std."""
         if not noise_learned:
             return cls(prior, stated, info)
-        return cls(prior, values.noise_std(stated), info, values.noise_scale, values.noise_floor)
+        return cls(prior, values.noise_std(stated), info, values.noise_scale, values.noise_floor,
+                   values.component_scales, values.component_floors)
 
-    def noise_for(self, stated_std) -> np.ndarray:
-        """The noise std (mGal) of new observations with stated std ``stated_std`` (mGal):
-        ``sqrt((scale * stated)^2 + floor^2)``, the stated std itself when noise is not learned."""
+    def noise_for(self, stated_std, component: int = 0) -> np.ndarray:
+        """The noise std of new observations of the ``component``-th measured component (index
+        into the run's components) with stated std ``stated_std`` (in that component's unit:
+        mGal for gz): ``sqrt((scale * stated)^2 + floor^2)`` with that component's factor and
+        floor, the stated std itself when noise is not learned."""
         stated = np.asarray(stated_std, np.float64)
-        return np.sqrt((self.noise_scale * stated) ** 2 + self.noise_floor**2)
+        scale, floor = ((self.component_scales[component], self.component_floors[component])
+                        if self.component_scales else (self.noise_scale, self.noise_floor))
+        return np.sqrt((scale * stated) ** 2 + floor**2)
 
 
 def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None, operator=None) -> ProbabilisticModel:
@@ -154,7 +169,8 @@ def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None
     if settings.scale == "fixed":
         log("learning the noise model by evidence maximisation (the prior is fixed)")
         fit = learn_hyperparameters(matrix, data, stated, mesh, given, structure=(), learn_scale=False,
-                                    learn_noise=noise_learned, learn_floor=settings.noise_floor)
+                                    learn_noise=noise_learned, learn_floor=settings.noise_floor,
+                                    components=settings.components)
         info = {"prior_scale": "fixed", "noise": settings.noise, "learned": fit.as_dict(),
                 "seconds_learning": time.perf_counter() - begun}
         return ProbabilisticModel.of(given.prior(mesh), fit.hyperparameters, stated, info, noise_learned)
@@ -162,7 +178,7 @@ def build_model(settings: PriorSettings, mesh, data, stated_std, dense, log=None
     candidates = {}  # name -> (prior, noise std, hyperparameters)
     log("learning the prior and noise model by evidence maximisation: a correlated prior ...")
     smooth = learn_hyperparameters(matrix, data, stated, mesh, start, learn_noise=noise_learned,
-                                   learn_floor=settings.noise_floor)
+                                   learn_floor=settings.noise_floor, components=settings.components)
     candidates["correlated"] = _candidate(smooth, mesh, stated, noise_learned)
     prior, noise, values = candidates["correlated"]
     if settings.scale == "learned" and per_cell_flops(stations, cells) > DENSE_FLOP_BUDGET:
@@ -236,10 +252,10 @@ def _grid_model(settings: PriorSettings, mesh, matrix, data, stated, log) -> Pro
         previous = fits[-1].hyperparameters if fits else Hyperparameters(prior_std=settings.std)
         start = replace(previous, horizontal_length=factor * cell, vertical_length=factor * cell)
         fit = learn_hyperparameters(matrix, data, stated, mesh, start, structure=(), learn_noise=noise_learned,
-                                    learn_floor=settings.noise_floor)
+                                    learn_floor=settings.noise_floor, components=settings.components)
         values = fit.hyperparameters
         log(f"  evidence {fit.log_evidence:.6g} at L {factor * cell:.4g} m: sigma {values.prior_std:.4g} kg/m^3, "
-            f"noise scale {values.noise_scale:.3g}, floor {values.noise_floor:.3g} mGal")
+            f"noise {describe_noise(values, settings.components)}")
         fits.append(fit)
     best = max(fits, key=lambda fit: fit.log_evidence)
     values = best.hyperparameters
@@ -262,6 +278,7 @@ def _matrix_free_model(settings: PriorSettings, mesh, data, stated, operator, lo
         "Nystrom factor of the station gram (products with the operator only), one per correlation length")
     values, evidence, details = learn_matrix_free(
         operator, data, stated, mesh, learn_noise=noise_learned, learn_floor=settings.noise_floor,
+        components=settings.components,
         lengths=(settings.correlation_length,) if fixed else None, prior_std=settings.std if fixed else None, log=log)
     if fixed:
         values = replace(values, horizontal_length=settings.correlation_length,
@@ -273,8 +290,17 @@ def _matrix_free_model(settings: PriorSettings, mesh, data, stated, operator, lo
     return ProbabilisticModel.of(prior, values, stated, info, noise_learned)
 
 
+def describe_noise(values, components: tuple[str, ...]) -> str:
+    """The learned noise of ``values`` (:class:`Hyperparameters` or :class:`ProbabilisticModel`)
+    in words, per component with its floor's unit."""
+    scales = values.component_scales or (values.noise_scale,)
+    floors = values.component_floors or (values.noise_floor,)
+    return "; ".join(f"{name}: scale {scale:.3g}, floor {floor:.3g} {COMPONENT_UNITS[name]}"
+                     for name, scale, floor in zip(components, scales, floors))
+
+
 def _candidate(fit, mesh, stated, noise_learned: bool):
     values = fit.hyperparameters
     return values.prior(mesh), (values.noise_std(stated) if noise_learned else stated), values
 
-__all__ = ["PriorSettings", "ProbabilisticModel", "build_model"]
+__all__ = ["PriorSettings", "ProbabilisticModel", "build_model", "describe_noise"]

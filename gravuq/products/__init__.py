@@ -13,9 +13,10 @@ direction is ``(sin(az) cos(dip), cos(az) cos(dip), -sin(dip))``.
 
 from ._collars import Hole, HoleRank, rank_collars, read_collars_csv, write_ranking
 from ._drill import DrillLog, cells_at, default_step, drill_log, hole_direction, hole_samples, write_drill_log
-from ._predict import Prediction, noise_model, predict, with_columns, write_predictions
+from ._predict import Prediction, component_noise, noise_model, predict, with_columns, write_predictions
 from ._results import POSTERIOR_FILE, SUMMARY_FILE, Results, load_results
 
 __all__ = ["POSTERIOR_FILE", "SUMMARY_FILE", "DrillLog", "Hole", "HoleRank", "Prediction", "Results", "cells_at",
+           "component_noise",
            "default_step", "drill_log", "hole_direction", "hole_samples", "load_results", "noise_model", "predict",
            "rank_collars", "read_collars_csv", "with_columns", "write_drill_log", "write_predictions", "write_ranking"]

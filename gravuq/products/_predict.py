@@ -51,9 +51,11 @@ class Prediction:
 
 
 def noise_model(results: Results) -> dict | None:
-    """The run's noise model from its ``metrics.json`` (``{"noise", "scale", "floor_mgal"}``:
-    a new datum with stated std ``s`` mGal has noise ``sqrt((scale s)^2 + floor^2)``), or None
-    (a deterministic run, or results written before it was recorded)."""
+    """The run's noise model from its ``metrics.json`` (``{"noise", "scale", "floor_mgal",
+    "by_component"}``: a new gz datum with stated std ``s`` mGal has noise
+    ``sqrt((scale s)^2 + floor_mgal^2)``, one of component ``c`` that of ``by_component[c]``'s
+    ``scale`` and ``floor`` in the component's unit), or None (a deterministic run, or results
+    written before it was recorded)."""
     path = Path(results.directory) / "metrics.json"
     try:
         found = json.loads(path.read_text(encoding="utf-8")).get("noise_model")
@@ -80,8 +82,11 @@ def predict(results: Results, stations: np.ndarray, stated_std: np.ndarray | Non
     stations
         ``(n, 3)`` station coordinates x, y, z in m, z elevation positive up.
     stated_std
-        ``(n,)`` the accuracy (mGal) new observations there would be stated with, or None: the
-        observation noise is then the learned modelling-error floor alone.
+        ``(n,)`` the accuracy new observations of ``component`` there would be stated with (mGal
+        for gz, Eotvos for gradients), or None: the observation noise is then the learned
+        modelling-error floor alone. The noise is the component's own learned factor and floor
+        (``gz_obs_std``); NaN for a component the run did not measure (no noise was learned
+        for it).
 
     Returns
     -------
@@ -113,10 +118,21 @@ def predict(results: Results, stations: np.ndarray, stated_std: np.ndarray | Non
         observation_std = np.full_like(mean, np.nan)
     else:
         stated = np.zeros_like(mean) if stated_std is None else np.asarray(stated_std, np.float64).reshape(-1)
-        floor = model["floor_mgal"] if component == "gz" else 0.0  # the floor is in mGal (gz only)
-        observation_std = np.sqrt(std**2 + (model["scale"] * stated) ** 2 + floor**2)
+        scale, floor = component_noise(model, component)
+        observation_std = np.sqrt(std**2 + (scale * stated) ** 2 + floor**2)
     return Prediction(stations[:, 0].copy(), stations[:, 1].copy(), stations[:, 2].copy(), mean, std, q05, q95,
                       regional, observation_std, component=component)
+
+
+def component_noise(model: dict, component: str) -> tuple[float, float]:
+    """``(scale, floor)`` of ``component`` under the run's noise ``model`` (:func:`noise_model`),
+    the floor in the component's unit; NaN for a component the run did not measure. Results
+    written before the per-component model: the shared scale, gz's floor (none for gradients)."""
+    by_component = model.get("by_component")
+    if isinstance(by_component, dict):
+        entry = by_component.get(component)
+        return (float(entry["scale"]), float(entry["floor"])) if entry else (np.nan, np.nan)
+    return float(model["scale"]), float(model["floor_mgal"]) if component == "gz" else 0.0
 
 
 def with_columns(prediction: Prediction, extra: dict[str, list[str]] | None) -> Prediction:
@@ -144,4 +160,4 @@ def write_predictions(path: str | Path, prediction: Prediction | list[Prediction
     return Path(path)
 
 
-__all__ = ["Prediction", "noise_model", "predict", "with_columns", "write_predictions"]
+__all__ = ["Prediction", "component_noise", "noise_model", "predict", "with_columns", "write_predictions"]
