@@ -146,3 +146,25 @@ def test_per_cell_scales_stay_bounded_and_not_over_dispersed_on_a_smooth_truth(s
     assert report.at_bound < 0.05
     typical = float(np.sqrt(np.mean(np.asarray(prior.std) ** 2)))
     assert SIGMA / 3 < typical < 3 * SIGMA, typical
+
+
+def test_the_climbed_length_grid_finds_the_best_length_of_the_whole_grid(simulated, monkeypatch):
+    """Where the gradient fit costs too much, the correlation length is climbed on the grid of
+    cell multiples: it ends at the length of highest evidence of the full sweep, having fitted
+    fewer lengths than the grid holds (the true 120 m is near the middle, 2 cells of 50 m)."""
+    from gravuq.inference import prior_settings
+    from gravuq.inference.prior_settings import LENGTH_GRID_CELLS, PriorSettings, build_model
+
+    mesh, _, matrix, data, stated = simulated
+    monkeypatch.setattr(prior_settings, "DENSE_FLOP_BUDGET", 0.0)
+    model = build_model(PriorSettings(std=50.0), mesh, data, stated, lambda: matrix)
+    climbed = {float(length): value for length, value in model.info["evidence_by_length"].items()}
+    assert model.info["length_grid"] and len(climbed) < len(LENGTH_GRID_CELLS)
+    sweep = {}
+    for factor in LENGTH_GRID_CELLS:
+        start = Hyperparameters(prior_std=50.0, horizontal_length=50.0 * factor, vertical_length=50.0 * factor)
+        sweep[50.0 * factor] = learn_hyperparameters(matrix, data, stated, mesh, start, structure=()).log_evidence
+    best = max(sweep, key=sweep.get)
+    assert model.info["hyperparameters"]["horizontal_length"] == pytest.approx(best)
+    for length, value in climbed.items():  # the same fits, up to the optimiser's tolerance
+        assert value == pytest.approx(sweep[length], abs=0.05)
