@@ -274,9 +274,19 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
     best = {"value": -np.inf}
 
     def inner_fit(gram, inner_start):
+        per_datum = 1.0 / data.size
+
         def objective(inner):
+            # Per datum: L-BFGS-B's first step follows the raw gradient, and the evidence of
+            # thousands of stations has gradients of hundreds of nats, which threw that step to
+            # the corner of the bounds (a prior std e^12 times the start: a singular system).
             value, grad = _inner_value_and_grad(gram, data, stated, jnp.asarray(inner))
-            return -float(value), -np.asarray(grad)
+            value, grad = -float(value) * per_datum, -np.asarray(grad) * per_datum
+            if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+                # A trial point where the station system is numerically singular: far worse
+                # than any finite point, never taken as the optimum.
+                return 1e30, np.zeros_like(grad)
+            return value, grad
 
         low, high = [b[0] for b in inner_bounds], [b[1] for b in inner_bounds]
         # The noise scale and the floor trade off (both explain misfit), with a local optimum for
@@ -290,7 +300,7 @@ def learn_hyperparameters(matrix, data, stated_std, mesh: TensorMesh, start: Hyp
                                        bounds=inner_bounds)
             if best_fit is None or result.fun < best_fit.fun:
                 best_fit = result
-        return best_fit.x, -float(best_fit.fun)
+        return best_fit.x, -float(best_fit.fun) / per_datum
 
     inner_now = np.array([np.log(start.prior_std), *plan["scale_starts"], *plan["floor_starts"]])
 
