@@ -346,8 +346,7 @@ def recover(setup: Setup, method: str | None = None, progress=None, checkpoint=N
     progress bars, ``checkpoint`` (a :class:`gravuq.io.Checkpointer`) saves and resumes the
     training of network methods."""
     method = method or setup.config.inference.method
-    batch = sizes.member_batch(dataclasses.replace(setup.config, inference=dataclasses.replace(
-        setup.config.inference, method=method)), setup.mesh.n_cells, setup.survey.n_data, setup.budget)
+    batch = sizes.member_batch(setup.config, setup.mesh.n_cells, setup.survey.n_data, setup.budget, method)
     if batch is not None:
         log(f"training {batch} of the {setup.config.inference.members} members at a time: the activations of all "
             f"of them would not fit in the memory allowed ({setup.budget.source})")

@@ -65,14 +65,16 @@ def member_bytes(config: Config, n_cells: int, n_stations: int) -> float:
     return 6 * 4.0 * network_parameters(config) + 3 * 8.0 * (n_cells + n_stations) + 12.0 * n_cells
 
 
-def member_batch(config: Config, n_cells: int, n_stations: int, budget: MemoryBudget) -> int | None:
+def member_batch(config: Config, n_cells: int, n_stations: int, budget: MemoryBudget,
+                 method: str | None = None) -> int | None:
     """How many ensemble members Levenberg-Marquardt linearises at a time so that their
     activations (:func:`activation_bytes`), beside what every member holds anyway
     (:func:`member_bytes`), fit in ``budget``: None when all of them fit at once (or the method
     or trainer trains them together anyway: Adam, SVGD's particles), else at least 1
-    (:func:`check_sizes` refuses when one does not fit)."""
+    (:func:`check_sizes` refuses when one does not fit). ``method``: the one run (default
+    ``[inference] method``)."""
     inference = config.inference
-    if inference.method != "ensemble" or inference.trainer != "levenberg_marquardt":
+    if (method or inference.method) != "ensemble" or inference.trainer != "levenberg_marquardt":
         return None
     one = activation_bytes(config, n_cells)
     room = budget.allowed() - inference.members * member_bytes(config, n_cells, n_stations)

@@ -89,10 +89,8 @@ class Hyperparameters:
         """Each datum's noise std from its stated std (mGal; with several components the
         component-major data vector, each in its component's unit)."""
         stated = np.asarray(stated_std, np.float64)
-        if not self.component_scales:
-            return np.sqrt((self.noise_scale * stated) ** 2 + self.noise_floor**2)
-        scales, floors = (np.asarray(values, np.float64)[:, None] for values in (self.component_scales,
-                                                                               self.component_floors))
+        scales, floors = (np.asarray(values, np.float64)[:, None] for values in (
+            self.component_scales or (self.noise_scale,), self.component_floors or (self.noise_floor,)))
         blocks = stated.reshape(scales.shape[0], -1)
         return np.sqrt((scales * blocks) ** 2 + floors**2).reshape(stated.shape)
 
