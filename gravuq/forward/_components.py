@@ -20,18 +20,20 @@ numbers near 0, yet far below any distance from a station to an edge): the value
 the exact limit from above by about ``lift / distance to the nearest cell edge``, below float64
 rounding, and the sum over cells keeps Laplace's identity ``gxx + gyy + gzz = 0`` at every such
 station.
+
+Every function here takes the array module ``xp`` (``jax.numpy`` by default, or ``numpy`` for the
+exact one-off products of ``_exact``): the same formula and the same face rule for both.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
 
 from ..constants import COMPONENT_UNITS, COMPONENTS
-from ._kernel import SENSITIVITY_SCALE, corner_sum
+from ._kernel import SENSITIVITY_SCALE, array_module, corner_sum
 from ._prism import node_potential_gz
 from ._prism_tensor import (
     TENSOR_SENSITIVITY_SCALE,
@@ -42,6 +44,9 @@ from ._prism_tensor import (
     node_potential_gyz,
     node_potential_gzz,
 )
+
+if TYPE_CHECKING:  # jaxtyping's Array imports JAX; the annotations are never evaluated
+    from jaxtyping import Array, Float
 
 #: Every component a survey may hold, in the order files and outputs list them.
 ALL_COMPONENTS = COMPONENTS
@@ -87,7 +92,7 @@ def scale(component: str) -> float:
     return SENSITIVITY_SCALE if check_component(component) == "gz" else TENSOR_SENSITIVITY_SCALE
 
 
-def face_jump(component: str, offsets_x, offsets_y, offsets_z):
+def face_jump(component: str, offsets_x, offsets_y, offsets_z, xp=None):
     """The face correction of each cell, unit per kg/m^3 (0 off faces), or None for components
     that are continuous across faces (gz and the off-diagonal gradients).
 
@@ -109,27 +114,27 @@ def face_jump(component: str, offsets_x, offsets_y, offsets_z):
     masks = [on_upper(o) if a == axis else between(o) for a, o in enumerate((offsets_x, offsets_y, offsets_z))]
     mx, my, mz = masks
     face = mz[..., :, None, None] & my[..., None, :, None] & mx[..., None, None, :]
-    return jnp.where(face, TENSOR_SENSITIVITY_SCALE * 4.0 * math.pi, 0.0)
+    return array_module(xp).where(face, TENSOR_SENSITIVITY_SCALE * 4.0 * math.pi, 0.0)
 
 
 def cells(component: str, offsets_x: Float[Array, "*batch nx1"], offsets_y: Float[Array, "*batch ny1"],
-          offsets_z: Float[Array, "*batch nz1"], faces: bool = True) -> Float[Array, "*batch nz ny nx"]:
+          offsets_z: Float[Array, "*batch nz1"], faces: bool = True, xp=None) -> Float[Array, "*batch nz ny nx"]:
     """``component`` of every cell per unit density (mGal or Eotvos per kg/m^3), from node offsets.
 
     ``offsets_*`` are node minus station coordinates, metres, increasing along each axis, with
     any common leading batch axes (stations). Use float64: the corner sum cancels large terms.
     ``faces = False`` skips the face rule, for callers that know no offset along the
-    component's axis is 0 (see :func:`faces_possible`).
+    component's axis is 0 (see :func:`faces_possible`). ``xp``: ``jax.numpy`` (default) or ``numpy``.
     """
     values = node_potential(component)(offsets_x[..., None, None, :], offsets_y[..., None, :, None],
-                                       offsets_z[..., :, None, None])
-    return table_cells(component, values, offsets_x, offsets_y, offsets_z, faces)
+                                       offsets_z[..., :, None, None], xp=xp)
+    return table_cells(component, values, offsets_x, offsets_y, offsets_z, faces, xp)
 
 
-def table_cells(component: str, table, offsets_x, offsets_y, offsets_z, faces: bool = True):
+def table_cells(component: str, table, offsets_x, offsets_y, offsets_z, faces: bool = True, xp=None):
     """As :func:`cells`, from node values already gathered from a table (``(..., nz1, ny1, nx1)``)."""
-    total = scale(component) * corner_sum(table)
-    jump = face_jump(component, offsets_x, offsets_y, offsets_z) if faces else None
+    total = scale(component) * corner_sum(table, xp)
+    jump = face_jump(component, offsets_x, offsets_y, offsets_z, xp) if faces else None
     return total if jump is None else total + jump
 
 

@@ -1,18 +1,25 @@
 """The kernel's leaf pieces that every operator shares: the SI -> mGal factor, the corner sum, the
-local frame, and linear maps whose gradient is their adjoint.
+local frame, the array module, and linear maps whose gradient is their adjoint.
 
 Conventions (SPEC section 1): metres, z elevation positive up; density contrast in kg/m^3; gz in
 mGal (1 mGal = 1e-5 m/s^2), **positive downward**. Sensitivities are in mGal per kg/m^3.
+
+The closed-form kernels (``_prism``, ``_prism_tensor``, ``_components``) are written once for
+both array modules: they take ``xp``, ``jax.numpy`` (the default: traced, jitted, differentiated)
+or ``numpy`` (the exact one-off products of ``_exact``, which never import JAX). This module and
+those import JAX only when a JAX path runs, so that ``gravuq forward`` starts without it.
 """
 
 from __future__ import annotations
 
-import equinox as eqx
-import jax.numpy as jnp
+from typing import TYPE_CHECKING
+
 import numpy as np
-from jaxtyping import Array, Float
 
 from ..constants import GRAVITATIONAL_CONSTANT, SI_TO_MGAL
+
+if TYPE_CHECKING:  # jaxtyping's Array imports JAX; the annotations are never evaluated
+    from jaxtyping import Array, Float
 
 #: mGal per kg/m^3 per metre of corner sum. ``node_potential_gz``'s corner sum is already
 #: positive downward, so the sign convention needs no flip here; this is the one SI -> mGal step.
@@ -31,13 +38,30 @@ def local_frame_origin(mesh, stations: np.ndarray) -> np.ndarray:
     return np.array([centre_x, centre_y, mesh.nodes_z[-1]])
 
 
-def corner_sum(values: Float[Array, "*batch nz1 ny1 nx1"]) -> Float[Array, "*batch nz ny nx"]:
+def array_module(xp=None):
+    """``xp`` (``numpy`` or ``jax.numpy``), or ``jax.numpy`` when None: the kernels' default.
+
+    JAX is imported here, on first use, not when the kernel modules are imported.
+    """
+    if xp is not None:
+        return xp
+    import jax.numpy as jnp
+
+    return jnp
+
+
+def corner_sum(values: Float[Array, "*batch nz1 ny1 nx1"], xp=None) -> Float[Array, "*batch nz ny nx"]:
     """The alternating 8-corner sum over node values: upper minus lower along each axis.
 
-    The x difference is a product with a (nx, nx + 1) difference matrix (exact: entries are 0 and
-    +-1) because XLA would otherwise fuse the kernel into each corner slice and evaluate it 8
-    times per cell, the very cost the nodes save (measured: 4x slower).
+    Under JAX the x difference is a product with a (nx, nx + 1) difference matrix (exact: entries
+    are 0 and +-1) because XLA would otherwise fuse the kernel into each corner slice and evaluate
+    it 8 times per cell, the very cost the nodes save (measured: 4x slower). NumPy evaluates the
+    node values once anyway, so there it is a plain difference (same numbers). ``xp`` as for
+    :func:`array_module`.
     """
+    if xp is np:
+        return np.diff(np.diff(np.diff(values, axis=-1), axis=-2), axis=-3)
+    jnp = array_module(xp)
     n = values.shape[-1] - 1
     difference = jnp.eye(n + 1, dtype=values.dtype)[1:] - jnp.eye(n + 1, dtype=values.dtype)[:-1]
     along_x = jnp.einsum("...x,ix->...i", values, difference)
@@ -51,6 +75,7 @@ def linear_map(apply, transpose):
     keeps autodiff from storing the rows (or spectra) built inside ``apply``. Training code that
     needs forward-mode products calls the operator's ``forward`` on tangents directly.
     """
+    import equinox as eqx  # here, not at the top: the NumPy kernels import this module without JAX
 
     @eqx.filter_custom_vjp
     def function(density, operator):
@@ -67,4 +92,4 @@ def linear_map(apply, transpose):
     return function
 
 
-__all__ = ["SENSITIVITY_SCALE", "corner_sum", "linear_map", "local_frame_origin"]
+__all__ = ["SENSITIVITY_SCALE", "array_module", "corner_sum", "linear_map", "local_frame_origin"]

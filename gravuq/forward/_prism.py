@@ -18,8 +18,10 @@ where ``[[[ f ]]]`` is the alternating sum over the eight corners (upper bound m
 along each axis). The terms are evaluated singularity-safe as Fukushima (2020) and Harmonica do:
 ``X ln(Y + R)`` is 0 where ``Y + R = 0`` (which needs ``X = 0``: its limit), and for ``Y < 0`` the argument is rationalised
 to ``(X^2 + Z^2) / (R - Y)`` to avoid cancellation; ``Z arctan(...)`` is 0 where ``Z = 0``. Each
-``jnp.where`` also masks its input (the "double where"), so values *and* gradients stay finite for
-stations on a face, edge or vertex, or inside a prism.
+``where`` also masks its input (the "double where"), so values *and* gradients stay finite for
+stations on a face, edge or vertex, or inside a prism. The corner function takes the array module
+``xp`` (``jax.numpy`` by default, or ``numpy``): one formula for the JAX operators and the NumPy
+exact products of ``_exact``.
 
 References: Nagy, Papp & Benedek (2000), J. Geodesy 74, 552-560; (2002) J. Geodesy 76, 475;
 Fukushima (2020), Geophys. J. Int., doi:10.1093/gji/ggaa240.
@@ -27,13 +29,16 @@ Fukushima (2020), Geophys. J. Int., doi:10.1093/gji/ggaa240.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-from jaxtyping import Array, Float
+from typing import TYPE_CHECKING
 
 from ..constants import GRAVITATIONAL_CONSTANT
+from ._kernel import array_module
+
+if TYPE_CHECKING:  # jaxtyping's Array imports JAX; the annotations are never evaluated
+    from jaxtyping import Array, Float
 
 
-def _x_log_y_plus_r(x, y, z, r):
+def _x_log_y_plus_r(x, y, z, r, xp):
     """``x ln(y + r)``, with its limit 0 where the logarithm's argument vanishes (then x = 0 too)
     and no cancellation for ``y < 0``.
 
@@ -41,21 +46,21 @@ def _x_log_y_plus_r(x, y, z, r):
     with respect to ``x`` is ``ln(y + r)``, which masking ``x = 0`` would lose.
     """
     # For y < 0, y + r = (x^2 + z^2) / (r - y): the same number without subtracting near-equals.
-    rationalised = (x * x + z * z) / jnp.where(y < 0, r - y, 1.0)
-    argument = jnp.where(y < 0, rationalised, y + r)
+    rationalised = (x * x + z * z) / xp.where(y < 0, r - y, 1.0)
+    argument = xp.where(y < 0, rationalised, y + r)
     singular = argument == 0
-    return jnp.where(singular, 0.0, x * jnp.log(jnp.where(singular, 1.0, argument)))
+    return xp.where(singular, 0.0, x * xp.log(xp.where(singular, 1.0, argument)))
 
 
-def _z_arctan(x, y, z, r):
+def _z_arctan(x, y, z, r, xp):
     """``z arctan(x y / (z r))``, with its limit 0 at ``z = 0`` (or ``r = 0``)."""
     degenerate = (z == 0) | (r == 0)
-    safe_denominator = jnp.where(degenerate, 1.0, z * r)
-    return jnp.where(degenerate, 0.0, z * jnp.arctan(x * y / safe_denominator))
+    safe_denominator = xp.where(degenerate, 1.0, z * r)
+    return xp.where(degenerate, 0.0, z * xp.arctan(x * y / safe_denominator))
 
 
 def node_potential_gz(
-    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."]
+    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."], xp=None
 ) -> Float[Array, "..."]:
     """The corner function whose alternating 8-corner sum gives ``gz / (G rho)``.
 
@@ -64,6 +69,8 @@ def node_potential_gz(
     x, y, z
         Offsets from the station to a prism corner (corner minus station), metres, z up.
         Broadcast against each other.
+    xp
+        The array module, ``jax.numpy`` (default) or ``numpy``; float64 inputs for either.
 
     Returns
     -------
@@ -72,10 +79,11 @@ def node_potential_gz(
     """
     # The square root of a sum with zero is safe for the value, but its gradient at 0 is not:
     # mask the point where station and corner coincide.
+    xp = array_module(xp)
     squared = x * x + y * y + z * z
     at_corner = squared == 0
-    r = jnp.where(at_corner, 0.0, jnp.sqrt(jnp.where(at_corner, 1.0, squared)))
-    return _x_log_y_plus_r(x, y, z, r) + _x_log_y_plus_r(y, x, z, r) - _z_arctan(x, y, z, r)
+    r = xp.where(at_corner, 0.0, xp.sqrt(xp.where(at_corner, 1.0, squared)))
+    return _x_log_y_plus_r(x, y, z, r, xp) + _x_log_y_plus_r(y, x, z, r, xp) - _z_arctan(x, y, z, r, xp)
 
 
 def prism_gz(

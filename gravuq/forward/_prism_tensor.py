@@ -31,8 +31,10 @@ of ``gxz`` and ``gyz`` are the flip from z up to z down. A station derivative is
 derivative, so the corner functions of ``gxz``, ``gyz`` and ``gzz`` are ``-d/dX``, ``-d/dY`` and
 ``+d/dZ`` of the gz corner function ``X ln(Y + R) + Y ln(X + R) - Z arctan(X Y / (Z R))``.
 
-Singularity-safe evaluation, term by term (each ``jnp.where`` also masks its input, the "double
-where", so values *and* gradients are finite everywhere):
+Singularity-safe evaluation, term by term (each ``where`` also masks its input, the "double
+where", so values *and* gradients are finite everywhere). The corner functions take the array
+module ``xp`` (``jax.numpy`` by default, or ``numpy``): one formula for the JAX operators and the
+NumPy exact products of ``_exact``; :func:`prism_tensor` and :func:`cell_tensor` are JAX only.
 
 - ``arctan(b c / (a r))`` is ``arctan2(s b c, s a r)`` with ``s = -1`` for ``a r < 0`` else 1:
   well conditioned for every ratio, the limit ``a -> 0+`` (``+-pi/2``) at ``a = 0``, and 0 where
@@ -68,12 +70,13 @@ Fukushima (2020), Geophys. J. Int., doi:10.1093/gji/ggaa240; Choclo 0.3
 from __future__ import annotations
 
 import math
-
-import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float
+from typing import TYPE_CHECKING
 
 from ..constants import GRAVITATIONAL_CONSTANT, SI_TO_EOTVOS
-from ._kernel import corner_sum
+from ._kernel import array_module, corner_sum
+
+if TYPE_CHECKING:  # jaxtyping's Array imports JAX; the annotations are never evaluated
+    from jaxtyping import Array, Bool, Float
 
 #: The six independent tensor components, in the order every function here returns them.
 COMPONENTS = ("gxx", "gxy", "gxz", "gyy", "gyz", "gzz")
@@ -94,14 +97,14 @@ _DIAGONAL = (COMPONENTS.index("gxx"), COMPONENTS.index("gyy"), COMPONENTS.index(
 
 
 # -- corner terms -----------------------------------------------------------------------------
-def _radius(x, y, z):
+def _radius(x, y, z, xp):
     """``sqrt(x^2 + y^2 + z^2)``, with the point ``r = 0`` masked so its gradient stays finite."""
     squared = x * x + y * y + z * z
     at_corner = squared == 0
-    return jnp.where(at_corner, 0.0, jnp.sqrt(jnp.where(at_corner, 1.0, squared)))
+    return xp.where(at_corner, 0.0, xp.sqrt(xp.where(at_corner, 1.0, squared)))
 
 
-def _arctan_ratio(a, b, c, r):
+def _arctan_ratio(a, b, c, r, xp):
     """``arctan(b c / (a r))`` (principal value), its limit ``a -> 0+`` where ``a = 0``.
 
     That limit is ``+-pi/2`` for ``b c != 0`` and 0 where ``b c = 0`` too. Written as ``arctan2``
@@ -110,16 +113,16 @@ def _arctan_ratio(a, b, c, r):
     """
     numerator = b * c
     denominator = a * r
-    sign = jnp.where(denominator < 0, -1.0, 1.0)
+    sign = xp.where(denominator < 0, -1.0, 1.0)
     # With the denominator made >= 0, arctan2(y, x) is arctan(y / x) for x > 0 and
     # sign(y) pi / 2 at x = 0 (0 where y = 0 too): the plain arctan is cheaper on CPUs.
     positive = sign * denominator
     on_axis = positive == 0
-    ratio = sign * numerator / jnp.where(on_axis, 1.0, positive)
-    return jnp.where(on_axis, 0.5 * jnp.pi * jnp.sign(numerator * sign), jnp.arctan(ratio))
+    ratio = sign * numerator / xp.where(on_axis, 1.0, positive)
+    return xp.where(on_axis, 0.5 * xp.pi * xp.sign(numerator * sign), xp.arctan(ratio))
 
 
-def _log_a_plus_r(a, b, c, r):
+def _log_a_plus_r(a, b, c, r, xp):
     """``ln(a + r)``, rationalised for ``a < 0``; 0 at ``r = 0``.
 
     For ``a < 0``, ``a + r = (b^2 + c^2) / (r - a)``; where also ``b = c = 0`` the divergent
@@ -129,15 +132,15 @@ def _log_a_plus_r(a, b, c, r):
     negative = a < 0
     transverse = b * b + c * c
     on_axis = transverse == 0
-    rationalised = jnp.where(on_axis, 1.0, transverse) / jnp.where(negative, r - a, 1.0)
-    argument = jnp.where(negative, rationalised, a + r)
+    rationalised = xp.where(on_axis, 1.0, transverse) / xp.where(negative, r - a, 1.0)
+    argument = xp.where(negative, rationalised, a + r)
     at_corner = r == 0
-    return jnp.where(at_corner, 0.0, jnp.log(jnp.where(at_corner, 1.0, argument)))
+    return xp.where(at_corner, 0.0, xp.log(xp.where(at_corner, 1.0, argument)))
 
 
 # -- corner functions -------------------------------------------------------------------------
 def node_potential_gxx(
-    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."]
+    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."], xp=None
 ) -> Float[Array, "..."]:
     """The corner function whose alternating 8-corner sum gives ``gxx / (G rho)``.
 
@@ -146,6 +149,8 @@ def node_potential_gxx(
     x, y, z
         Offsets from the station to a prism corner (corner minus station), metres; x easting,
         y northing, z up. Broadcast against each other.
+    xp
+        The array module, ``jax.numpy`` (default) or ``numpy``; float64 inputs for either.
 
     Returns
     -------
@@ -153,68 +158,79 @@ def node_potential_gxx(
     minus lower along each axis) times ``G rho`` is ``gxx = d2V/dx2`` in s^-2 (Harmonica's
     ``g_ee``), the limit from smaller x on faces normal to x (see the module Notes).
     """
-    return -_arctan_ratio(x, y, z, _radius(x, y, z))
+    xp = array_module(xp)
+    return -_arctan_ratio(x, y, z, _radius(x, y, z, xp), xp)
 
 
 def node_potential_gyy(
-    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."]
+    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."], xp=None
 ) -> Float[Array, "..."]:
     """The corner function whose alternating 8-corner sum gives ``gyy / (G rho)``.
 
-    Offsets ``x, y, z`` (corner minus station) in metres, z up, broadcast. Returns
+    Offsets ``x, y, z`` (corner minus station) in metres, z up, broadcast; ``xp`` the array module (see
+    :func:`node_potential_gxx`). Returns
     ``-arctan(Z X / (Y R))``, dimensionless; times ``G rho``, its corner sum is ``gyy = d2V/dy2``
     in s^-2 (Harmonica's ``g_nn``), the limit from smaller y on faces normal to y.
     """
-    return -_arctan_ratio(y, z, x, _radius(x, y, z))
+    xp = array_module(xp)
+    return -_arctan_ratio(y, z, x, _radius(x, y, z, xp), xp)
 
 
 def node_potential_gzz(
-    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."]
+    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."], xp=None
 ) -> Float[Array, "..."]:
     """The corner function whose alternating 8-corner sum gives ``gzz / (G rho)``.
 
-    Offsets ``x, y, z`` (corner minus station) in metres, z up, broadcast. Returns
+    Offsets ``x, y, z`` (corner minus station) in metres, z up, broadcast; ``xp`` the array module (see
+    :func:`node_potential_gxx`). Returns
     ``-arctan(X Y / (Z R))``, dimensionless; times ``G rho``, its corner sum is
     ``gzz = d2V/dz2 = -d(gz)/dz`` in s^-2 (Harmonica's ``g_zz``: positive above a positive
     mass), the limit from below on horizontal faces.
     """
-    return -_arctan_ratio(z, x, y, _radius(x, y, z))
+    xp = array_module(xp)
+    return -_arctan_ratio(z, x, y, _radius(x, y, z, xp), xp)
 
 
 def node_potential_gxy(
-    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."]
+    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."], xp=None
 ) -> Float[Array, "..."]:
     """The corner function whose alternating 8-corner sum gives ``gxy / (G rho)``.
 
-    Offsets ``x, y, z`` (corner minus station) in metres, z up, broadcast. Returns
+    Offsets ``x, y, z`` (corner minus station) in metres, z up, broadcast; ``xp`` the array module (see
+    :func:`node_potential_gxx`). Returns
     ``ln(Z + R)`` (R in metres; the corner sum is dimensionless); times ``G rho``, its corner sum
     is ``gxy = d2V/dx dy`` in s^-2 (Harmonica's ``g_en``).
     """
-    return _log_a_plus_r(z, x, y, _radius(x, y, z))
+    xp = array_module(xp)
+    return _log_a_plus_r(z, x, y, _radius(x, y, z, xp), xp)
 
 
 def node_potential_gxz(
-    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."]
+    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."], xp=None
 ) -> Float[Array, "..."]:
     """The corner function whose alternating 8-corner sum gives ``gxz / (G rho)``.
 
-    Offsets ``x, y, z`` (corner minus station) in metres, z up, broadcast. Returns
+    Offsets ``x, y, z`` (corner minus station) in metres, z up, broadcast; ``xp`` the array module (see
+    :func:`node_potential_gxx`). Returns
     ``-ln(Y + R)``; times ``G rho``, its corner sum is ``gxz = -d2V/dx dz = d(gz)/dx`` in s^-2,
     z downward (Harmonica's ``g_ez``).
     """
-    return -_log_a_plus_r(y, x, z, _radius(x, y, z))
+    xp = array_module(xp)
+    return -_log_a_plus_r(y, x, z, _radius(x, y, z, xp), xp)
 
 
 def node_potential_gyz(
-    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."]
+    x: Float[Array, "..."], y: Float[Array, "..."], z: Float[Array, "..."], xp=None
 ) -> Float[Array, "..."]:
     """The corner function whose alternating 8-corner sum gives ``gyz / (G rho)``.
 
-    Offsets ``x, y, z`` (corner minus station) in metres, z up, broadcast. Returns
+    Offsets ``x, y, z`` (corner minus station) in metres, z up, broadcast; ``xp`` the array module (see
+    :func:`node_potential_gxx`). Returns
     ``-ln(X + R)``; times ``G rho``, its corner sum is ``gyz = -d2V/dy dz = d(gz)/dy`` in s^-2,
     z downward (Harmonica's ``g_nz``).
     """
-    return -_log_a_plus_r(x, y, z, _radius(x, y, z))
+    xp = array_module(xp)
+    return -_log_a_plus_r(x, y, z, _radius(x, y, z, xp), xp)
 
 
 def node_potential_tensor(
@@ -226,15 +242,16 @@ def node_potential_tensor(
     Returns ``(6, *broadcast shape)`` in the order of :data:`COMPONENTS`, each entry that of
     ``node_potential_gxx`` ... ``node_potential_gzz``: dimensionless, per ``G rho``, s^-2.
     """
+    jnp = array_module()
     x, y, z = jnp.broadcast_arrays(x, y, z)
-    r = _radius(x, y, z)
+    r = _radius(x, y, z, jnp)
     return jnp.stack([
-        -_arctan_ratio(x, y, z, r),  # gxx
-        _log_a_plus_r(z, x, y, r),  # gxy
-        -_log_a_plus_r(y, x, z, r),  # gxz
-        -_arctan_ratio(y, z, x, r),  # gyy
-        -_log_a_plus_r(x, y, z, r),  # gyz
-        -_arctan_ratio(z, x, y, r),  # gzz
+        -_arctan_ratio(x, y, z, r, jnp),  # gxx
+        _log_a_plus_r(z, x, y, r, jnp),  # gxy
+        -_log_a_plus_r(y, x, z, r, jnp),  # gxz
+        -_arctan_ratio(y, z, x, r, jnp),  # gyy
+        -_log_a_plus_r(x, y, z, r, jnp),  # gyz
+        -_arctan_ratio(z, x, y, r, jnp),  # gzz
     ])
 
 
@@ -272,6 +289,7 @@ def prism_tensor(
     is the limit from outside, as Harmonica; where Harmonica returns NaN (vertices, some edges)
     the value is finite by the conventions of the module Notes.
     """
+    jnp = array_module()
     west, east, south, north, bottom, top = (prism[i] for i in range(6))
     # Offsets of the lower and upper bound along each axis (corner minus station), the 8 corners
     # as their broadcast (one trace of the corner function, not eight).
@@ -314,6 +332,7 @@ def cell_tensor(
     equal to :func:`prism_tensor` of that cell with density 1 (face correction included).
     ``jax.vmap`` over stations for a sensitivity.
     """
+    jnp = array_module()
     values = node_potential_tensor(offsets_x[None, None, :], offsets_y[None, :, None],
                                    offsets_z[:, None, None])
     total = corner_sum(values)

@@ -12,12 +12,11 @@ along each axis: 8 times fewer evaluations than per cell. Every evaluation runs 
 corner sum cancels large terms: in float32 it errs by about 3e-3 of max |gz|). When stations take
 few distinct x, y and z values (a grid at one or a few heights), the node offsets ``node -
 station`` along each axis take few distinct values too: the kernel is evaluated once per distinct
-offset triple (a lookup table) and each row is gathered from it.
+offset triple (a lookup table) and each row is gathered from it. The offsets and the choice of
+way are ``_offsets``'s (NumPy, shared with the exact products of ``_exact``).
 """
 
 from __future__ import annotations
-
-import math
 
 import equinox as eqx
 import jax
@@ -27,43 +26,7 @@ from jaxtyping import Array, Float, Int
 
 from ..errors import InputError
 from . import _components
-from ._kernel import local_frame_origin
-
-#: A table of distinct offsets is used when it needs at most this fraction of the direct
-#: node evaluations and at most this many entries.
-_TABLE_FRACTION = 0.25
-_TABLE_MAX_ENTRIES = 50_000_000
-#: Offsets that agree to this fraction of the extent are one (and within it of 0, exactly 0) for
-#: the gradient components. Tighter than gz's 1e-9: just above the ground, a gradient varies on
-#: the scale of the station's height over a cell edge (the lift of ``_components``), so a
-#: station 1e-8 m beside an edge must not be moved onto it. 1e-11 still merges the float noise
-#: of UTM coordinates (about 1e-9 m at 7e6 m) over extents from about 100 m.
-_GRADIENT_RELATIVE = 1e-11
-
-
-def _distinct_offsets(station_values: np.ndarray, nodes: np.ndarray, relative: float = 1e-9):
-    """Distinct values of ``node - station`` along one axis and, per station, the index of each node.
-
-    Returns ``(offsets (u,), index (n_stations, n_nodes))`` with ``offsets[index[s, i]]`` equal
-    to ``nodes[i] - station_values[s]`` within ``relative`` of the axis extent (float64 noise
-    only; the gradient components use a tighter one, see :data:`_GRADIENT_RELATIVE`).
-    """
-    # Stations that share a coordinate (a grid: 100 values for 10^4 stations) share their
-    # offsets: work on the distinct values, in the order of their first appearance, so that
-    # the first occurrence of each offset (its representative) is the one all stations would give.
-    _, first_station, station_inverse = np.unique(station_values, return_index=True, return_inverse=True)
-    order = np.argsort(first_station, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    raw = nodes[None, :] - station_values[first_station[order]][:, None]
-    tolerance = relative * max(np.ptp(nodes), np.abs(raw).max(), 1.0)
-    keys = np.round(raw / tolerance).astype(np.int64)
-    unique_keys, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
-    offsets = raw.ravel()[first]
-    # A station within rounding of a node plane is on it: exactly 0, so that the face rules of
-    # the diagonal gradient components (which compare with 0) see it there.
-    offsets[unique_keys == 0] = 0.0
-    return offsets, inverse.reshape(raw.shape).astype(np.int32)[rank[station_inverse.ravel()]]
+from ._offsets import node_offsets
 
 
 class Rows(eqx.Module):
@@ -117,39 +80,23 @@ class Rows(eqx.Module):
 
 
 def make_rows(mesh, stations: np.ndarray, way: str | None = None, component: str = "gz") -> Rows:
-    """Choose and set up the cheapest way to build rows (see :class:`Rows`); ``way`` forces one.
+    """Choose and set up the cheapest way to build rows (see :class:`Rows` and
+    :func:`gravuq.forward._offsets.node_offsets`); ``way`` forces one.
 
     ``stations`` is ``(n, 3)`` x, y, z in metres, z elevation positive up; ``component`` one of
     ``gz`` (mGal) or ``gxx, gxy, gxz, gyy, gyz, gzz`` (Eotvos, Harmonica's signs).
     """
-    _components.check_component(component)
-    stations = np.asarray(stations, dtype=np.float64)
-    origin = local_frame_origin(mesh, stations)
-    local = stations - origin
-    nodes = (mesh.nodes_x - origin[0], mesh.nodes_y - origin[1], mesh.nodes_z - origin[2])
-    relative = 1e-9 if component == "gz" else _GRADIENT_RELATIVE
-    per_axis = [_distinct_offsets(local[:, axis], nodes[axis], relative) for axis in range(3)]
-    table_entries = math.prod(offsets.size for offsets, _ in per_axis)
-    direct_entries = stations.shape[0] * math.prod(n.size for n in nodes)
-    consecutive = all(np.all(np.diff(index, axis=1) == 1) for _, index in per_axis)
-    if way is None:
-        if table_entries > min(_TABLE_FRACTION * direct_entries, _TABLE_MAX_ENTRIES):
-            way = "direct"
-        else:
-            way = "toeplitz" if consecutive else "table"
-    if way == "toeplitz" and not consecutive:
-        raise ValueError("the Toeplitz way needs stations on the mesh lattice over uniform cells")
-    (ox, ix), (oy, iy), (oz, iz) = per_axis
-    oz = _components.lift(component, oz, max(float(np.ptp(n)) for n in nodes))
-    ox, oy, oz = (jnp.asarray(o, dtype=jnp.float64) for o in (ox, oy, oz))
+    found = node_offsets(mesh, stations, way, component)
+    ix, iy, iz = found.index
+    ox, oy, oz = (jnp.asarray(o, dtype=jnp.float64) for o in found.offsets)
     table = None
-    if way == "table":
+    if found.way == "table":
         potential = _components.node_potential(component)
         table = jax.jit(potential)(ox[None, None, :], oy[None, :, None], oz[:, None, None])
-    elif way == "toeplitz":  # consecutive offsets: the cell values of the table are every row's
+    elif found.way == "toeplitz":  # consecutive offsets: the cell values of the table are every row's
         table = jax.jit(_components.cells, static_argnums=0)(component, ox, oy, oz)
-    faces = _components.faces_possible(component, ox, oy, oz)
-    return Rows(ox, oy, oz, jnp.asarray(ix), jnp.asarray(iy), jnp.asarray(iz), table, way, component, faces)
+    return Rows(ox, oy, oz, jnp.asarray(ix), jnp.asarray(iy), jnp.asarray(iz), table, found.way, component,
+                found.faces)
 
 
 def chunked_indices(n_stations: int, chunk_size: int) -> tuple[jnp.ndarray, jnp.ndarray]:
