@@ -8,13 +8,18 @@ stays cheap (a command loads only what it runs).
 """
 
 import importlib
-
-import jax
+import os
+import sys
 
 # The prism kernel's 8-corner sum cancels large terms, so it is evaluated in float64; models and
 # stored operators choose float32 explicitly where speed matters. 64-bit mode must be on before
-# any array is made, hence here.
-jax.config.update("jax_enable_x64", True)
+# any array is made, hence here. Without importing JAX (about 1.6 s, more than `gravuq forward`
+# needs for its NumPy products): JAX reads JAX_ENABLE_X64 when it is first imported (a process
+# started from this one inherits it), and one that is already imported is switched directly.
+if "jax" in sys.modules:
+    sys.modules["jax"].config.update("jax_enable_x64", True)
+else:
+    os.environ["JAX_ENABLE_X64"] = "1"
 
 from .errors import InputError  # noqa: E402
 

@@ -25,8 +25,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import __version__
@@ -34,14 +32,13 @@ from .config import Config
 from .constants import GRAVITY_UNITS_TO_MGAL
 from .distributed import Processes, from_leader
 from .errors import InputError
-from .forward import MemoryBudget, active_cell_operator, exact_operator
+from .forward import MemoryBudget, exact_forward
 from .inputs import Log, check_terrain, quiet, read_truth, warn_outside
 from .io import Checkpointer, mesh_from_config, read_station_table, write_stations_csv, write_text_atomic
 from .io import gradient_std, write_component_csv
 from .io import RUN_RECORD, FolderLock, file_digest, folder_manifest, manifest_mismatches, read_run_record
 from .sizes import check_output_space, output_bytes
 from .survey import station_std
-from .synthetic import gaussian_noise
 
 if TYPE_CHECKING:
     from .pipeline import Recovery
@@ -385,10 +382,11 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
     With ``noise``, iid Gaussian noise of that std is added, drawn from ``[inference] seed``.
     The std is the file's std column if it has one, else ``[data] std``, plus
     ``std_relative * |gz|`` of the noise-free gz. The gz are computed in float64 by
-    :func:`gravuq.forward.exact_operator` (the FFT operator for stations on a grid of the cell
-    widths at one height, else the float64 rows): the same numbers to float64 rounding (1e-12
-    of max |gz|, tested) whatever the operator. Only the input checks, readers and the forward
-    code are imported: no inference code.
+    :func:`gravuq.forward.exact_forward`: in NumPy (the FFT for stations on a grid of the cell
+    widths at one height, else node-shared rows), or by the JAX exact operator for large problems
+    off a grid; the same numbers to float64 rounding (1e-12 of max |gz|, tested) whatever the
+    path, which the log names. Only the input checks, readers and the forward code are imported:
+    no inference code, and JAX only for the JAX path or ``noise`` (drawn as ever from the seed).
     """
     if config.truth is None:
         raise InputError(f"{config.path}: [truth]: gravuq forward needs a [truth] section with the model's path")
@@ -401,26 +399,36 @@ def forward_stations(config: Config, output: Path | None = None, noise: bool = F
     truth = read_truth(config, mesh)
     components = tuple(data.components)
     try:
-        operator = exact_operator(mesh, stations, MemoryBudget.from_gb(config.forward.memory_limit_gb),
-                                  config.forward.chunk_size, matrix_free=config.forward.mode == "matrix_free",
-                                  components=components)
+        # The truth's air cells (above the ground) count as zero contrast.
+        values, how = exact_forward(mesh, stations, truth.ravel(), MemoryBudget.from_gb(config.forward.memory_limit_gb),
+                                    config.forward.chunk_size, matrix_free=config.forward.mode == "matrix_free",
+                                    components=components)
     except InputError as error:
         raise _in_config(config, error) from None
-    operator = active_cell_operator(operator, mesh)  # the truth's air cells (above the ground) are zero contrast
+    log(f"{', '.join(components)} of [truth] at {len(stations)} stations: {how}")
     if components != ("gz",):
-        return _forward_components(config, table, operator.forward(jnp.asarray(truth.ravel(), jnp.float64)),
-                                   output, noise, log)
-    gz = np.asarray(operator.forward(jnp.asarray(truth.ravel(), jnp.float64)))
+        return _forward_components(config, table, values, output, noise, log)
+    gz = values
     to_mgal = GRAVITY_UNITS_TO_MGAL[data.units]
     std = station_std(data, table.std, gz)
     if noise:
         if not np.all(std > 0):
             raise InputError(f"{config.path}: [data]: --noise needs a std > 0 at every station; set [data] std")
-        gz = gz + gaussian_noise(jax.random.key(config.inference.seed), std)
+        gz = gz + _noise(config.inference.seed, std)
     output = Path(output) if output is not None else Path(config.output.directory) / "forward.csv"
     write_stations_csv(output, table.x, table.y, table.z, gz / to_mgal, std / to_mgal)
     log(f"wrote {output}")
     return output
+
+
+def _noise(seed: int, std: np.ndarray) -> np.ndarray:
+    """iid Gaussian noise of ``std`` (per datum, in its unit) from ``[inference] seed``: JAX's
+    generator, as every gravuq run draws, imported only when noise is asked for."""
+    import jax
+
+    from .synthetic import gaussian_noise
+
+    return gaussian_noise(jax.random.key(seed), std)
 
 
 def _forward_components(config: Config, table, values, output: Path | None, noise: bool, log: Log) -> Path:
@@ -439,8 +447,7 @@ def _forward_components(config: Config, table, values, output: Path | None, nois
         if not all(np.all(s > 0) for s in std.values()):
             raise InputError(f"{config.path}: [data]: --noise needs a std > 0 at every station; set [data] std")
         stacked = np.concatenate([std[c] for c in components])
-        noisy = np.concatenate([blocks[c] for c in components]) + gaussian_noise(jax.random.key(config.inference.seed),
-                                                                                   stacked)
+        noisy = np.concatenate([blocks[c] for c in components]) + _noise(config.inference.seed, stacked)
         blocks = dict(zip(components, np.asarray(noisy).reshape(len(components), n)))
     output = Path(output) if output is not None else Path(config.output.directory) / "forward.csv"
     write_component_csv(output, table.x, table.y, table.z, blocks, std, data.columns, data.units)

@@ -5,34 +5,42 @@ and tensor meshes.
 Layers, as in Choclo/Harmonica: the scalar SI kernel (``_prism``), the shared leaf pieces and the
 one SI -> mGal factor (``_kernel``), node-shared float64 rows (``_rows``), the operators behind one
 interface (``_operator``: dense and matrix-free; ``_fft``: gridded stations), and the choice under
-one memory budget (``_build``).
+one memory budget (``_build``). ``_exact`` computes one model's exact float64 values in NumPy
+(``gravuq forward``), from the same kernel (written once for NumPy and JAX).
+
+Each name below is imported from its module on first use: ``gravuq forward`` reaches the NumPy
+products without importing JAX, which the operators need.
 """
 
-from ._active import ActiveCellOperator, active_cell_operator
-from ._build import (
-    MemoryBudget,
-    MemoryEstimate,
-    available_memory_bytes,
-    check_station_distance,
-    dense_float64_bytes,
-    estimate_memory,
-    exact_operator,
-    make_operator,
-)
-from ._components import ALL_COMPONENTS, UNITS
-from ._fft import FFTOperator, StationLattice, fft_operator, station_lattice
-from ._kernel import SENSITIVITY_SCALE, local_frame_origin
-from ._operator import DenseOperator, ForwardOperator, MatrixFreeOperator, StackedOperator
-from ._prism import node_potential_gz, prism_gz
-from ._prism_tensor import HARMONICA_FIELDS, prism_tensor
-from ._rows import sensitivity_matrix
+import importlib
 
-__all__ = [
-    "ActiveCellOperator", "active_cell_operator",
-    "ALL_COMPONENTS", "HARMONICA_FIELDS", "UNITS", "StackedOperator", "prism_tensor",
-    "SENSITIVITY_SCALE", "DenseOperator", "FFTOperator", "ForwardOperator", "MatrixFreeOperator", "MemoryBudget",
-    "MemoryEstimate", "StationLattice", "available_memory_bytes",
-    "check_station_distance", "dense_float64_bytes", "estimate_memory",
-    "exact_operator", "fft_operator", "local_frame_origin", "make_operator", "node_potential_gz", "prism_gz",
-    "sensitivity_matrix", "station_lattice",
-]
+#: Public name -> the module (in this package) that defines it.
+_LAZY = {
+    "ActiveCellOperator": "_active", "active_cell_operator": "_active",
+    "MemoryBudget": "_build", "MemoryEstimate": "_build", "available_memory_bytes": "_build",
+    "check_station_distance": "_build", "dense_float64_bytes": "_build", "estimate_memory": "_build",
+    "exact_operator": "_build", "make_operator": "_build",
+    "ALL_COMPONENTS": "_components", "UNITS": "_components",
+    "exact_forward": "_exact",
+    "FFTOperator": "_fft", "fft_operator": "_fft",
+    "StationLattice": "_lattice", "station_lattice": "_lattice",
+    "SENSITIVITY_SCALE": "_kernel", "local_frame_origin": "_kernel",
+    "DenseOperator": "_operator", "ForwardOperator": "_operator", "MatrixFreeOperator": "_operator",
+    "StackedOperator": "_operator",
+    "node_potential_gz": "_prism", "prism_gz": "_prism",
+    "HARMONICA_FIELDS": "_prism_tensor", "prism_tensor": "_prism_tensor",
+    "sensitivity_matrix": "_rows",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)
+
+
+__all__ = [*_LAZY]

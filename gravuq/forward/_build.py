@@ -7,20 +7,25 @@ Every path that holds something of the size of the survey (an operator, a dense 
 the sensitivity for an exact method or a learned prior, a prediction) asks the same
 :class:`MemoryBudget` first, so ``[forward] memory_limit_gb`` is honoured everywhere and a problem
 that cannot fit is refused before any work, with the numbers and the key to change.
+
+The operators (JAX) are imported when one is built, not with this module: the budget and the
+estimates serve ``gravuq forward``'s NumPy products (``_exact``) too, which never import JAX.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
 from ._components import ALL_COMPONENTS, check_component
-from ._fft import fft_memory_bytes, fft_operator, station_lattice
-from ._operator import DenseOperator, ForwardOperator, StackedOperator, matrix_free_operator
-from ._rows import default_chunk, dense_from_rows, make_rows
+from ._lattice import fft_memory_bytes, station_lattice
+
+if TYPE_CHECKING:
+    from ._operator import ForwardOperator
 
 GIB = 1024.0**3
 
@@ -188,6 +193,10 @@ def make_operator(mesh, stations, mode: str = "auto", dtype="float32", chunk_siz
     ``(operator, estimate)``: a :class:`~gravuq.forward.ForwardOperator` (gz in mGal per kg/m^3,
     positive down) and the :class:`MemoryEstimate`.
     """
+    from ._fft import fft_operator
+    from ._operator import DenseOperator, matrix_free_operator
+    from ._rows import default_chunk, dense_from_rows, make_rows
+
     stations = np.asarray(stations, dtype=np.float64).reshape(-1, 3)
     components = tuple(check_component(c) for c in components)
     if not components or len(set(components)) != len(components):
@@ -267,6 +276,8 @@ def exact_operator(mesh, stations, budget: MemoryBudget | None = None, chunk_siz
 
 def _stack(parts: list[ForwardOperator], components: tuple[str, ...]) -> ForwardOperator:
     """One part as it is; several as a :class:`StackedOperator` (component-major rows)."""
+    from ._operator import StackedOperator
+
     return parts[0] if len(parts) == 1 else StackedOperator(parts=tuple(parts), components=components)
 
 

@@ -13,7 +13,6 @@ import shutil
 import time
 from pathlib import Path
 
-import equinox as eqx
 import numpy as np
 
 from ..errors import InputError
@@ -41,6 +40,8 @@ class Checkpointer:
 
     def save(self, state, history: np.ndarray) -> None:
         """Write ``state`` and ``history`` now (atomically)."""
+        import equinox as eqx  # here: gravuq.io is read by `gravuq forward`, which needs no JAX
+
         self.directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.directory / "state.eqx") as tmp:
             eqx.tree_serialise_leaves(tmp, state)
@@ -84,6 +85,8 @@ class Checkpointer:
         if manifest.get("config_hash") != self.config_hash:
             raise InputError(f"{self.directory}: the checkpoint was made with a different config "
                              "(its hash differs); resume with the same config, or run afresh without --resume")
+        import equinox as eqx
+
         try:
             state = eqx.tree_deserialise_leaves(self.directory / "state.eqx", like)
             history = np.load(self.directory / "history.npy")
