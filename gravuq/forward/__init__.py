@@ -5,8 +5,9 @@ and tensor meshes.
 Layers, as in Choclo/Harmonica: the scalar SI kernel (``_prism``), the shared leaf pieces and the
 one SI -> mGal factor (``_kernel``), node-shared float64 rows (``_rows``), the operators behind one
 interface (``_operator``: dense and matrix-free; ``_fft``: gridded stations), and the choice under
-one memory budget (``_build``). ``_exact`` computes one model's exact float64 values in NumPy
-(``gravuq forward``), from the same kernel (written once for NumPy and JAX).
+one memory budget (``_build``), split by stations over several processes (``_split``). ``_exact``
+computes one model's exact float64 values in NumPy (``gravuq forward``), from the same kernel
+(written once for NumPy and JAX).
 
 Each name below is imported from its module on first use: ``gravuq forward`` reaches the NumPy
 products without importing JAX, which the operators need.
@@ -30,6 +31,8 @@ _LAZY = {
     "node_potential_gz": "_prism", "prism_gz": "_prism",
     "HARMONICA_FIELDS": "_prism_tensor", "prism_tensor": "_prism_tensor",
     "sensitivity_matrix": "_rows",
+    "SPLITS": "_split", "SplitOperator": "_split", "split_devices": "_split", "split_operator": "_split",
+    "split_plan": "_split", "split_record": "_split",
 }
 
 

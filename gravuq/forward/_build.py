@@ -224,7 +224,8 @@ def make_operator(mesh, stations, mode: str = "auto", dtype="float32", chunk_siz
     if mode == "dense":
         if estimate.dense_bytes > estimate.limit_bytes:
             raise InputError(f"[forward] mode = 'dense' does not fit in memory ({estimate.describe()}); "
-                             "use mode = 'matrix_free' or 'auto', or raise [forward] memory_limit_gb")
+                             "use mode = 'matrix_free' or 'auto', raise [forward] memory_limit_gb, or split its "
+                             "stations over several processes (gravuq ensemble --distributed, [forward] split)")
         parts = []
         for component in components:
             rows = make_rows(mesh, stations, component=component)
