@@ -52,7 +52,9 @@ def write_figures(setup: Setup, recovery: Recovery, directory: Path) -> None:
     _, j, i = plots.strongest_cell(mesh, summary.mean if truth is None else truth)
     plots.depth_slices(directory / "mean_slices.png", mesh, summary.mean, "contrast", f"{name}: mean density contrast",
                        scale_with=truth, outline=truth, outline_level=threshold)
-    mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(np.nan_to_num(summary.mean), jnp.float64)))
+    mean_prediction = recovery.mean_prediction
+    if mean_prediction is None:
+        mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(np.nan_to_num(summary.mean), jnp.float64)))
     plots.data_maps(directory / "data_residuals.png", setup.survey, mean_prediction, setup.survey.components[0])
     for component in setup.survey.components[1:]:  # several measured components: one figure each
         plots.data_maps(directory / f"data_residuals_{component}.png", setup.survey, mean_prediction, component)

@@ -28,7 +28,17 @@ from . import sizes
 from .config import Config, unused_key_warning
 from .constants import COMPONENT_UNITS
 from .errors import InputError
-from .forward import MemoryBudget, MemoryEstimate, active_cell_operator, dense_float64_bytes, make_operator
+from .forward import (
+    MemoryBudget,
+    MemoryEstimate,
+    active_cell_operator,
+    dense_float64_bytes,
+    estimate_memory,
+    make_operator,
+    split_operator,
+    split_plan,
+    split_record,
+)
 from .inference import METHODS, Hooks, InverseProblem, MethodResult, PriorSettings
 from .inference.deterministic import DeterministicSettings
 from .inference.ensemble import EnsembleSettings
@@ -83,13 +93,24 @@ class Setup:
         return dense_float64_bytes(self.survey.n_data, self.mesh.n_cells) + 8.0 * self.survey.n_data \
             * self.mesh.n_cells
 
+    @property
+    def split(self) -> dict | None:
+        """What this process holds of an operator split by stations over several processes
+        (``[forward] split``, :func:`gravuq.forward.split_record`), or None when it holds it whole."""
+        return split_record(self.operator)
+
     def dense_fits(self) -> bool:
-        return "dense" in self.cache or self.budget.fits(self.dense_bytes())
+        return self.split is None and ("dense" in self.cache or self.budget.fits(self.dense_bytes()))
 
     def dense(self, purpose: str = "this run") -> np.ndarray:
         """The float64 sensitivity ``(stations, cells)`` (mGal per kg/m^3), built once, after the
         memory budget allows it (an :class:`InputError` naming ``purpose`` otherwise)."""
         if "dense" not in self.cache:
+            if self.split is not None:
+                raise InputError(f"{self.config.path}: {purpose} needs the whole dense float64 sensitivity, but "
+                                 f"[forward] split spreads its stations over {self.split['devices']} devices (each "
+                                 "process holds only its rows); use a prior that works matrix-free, or set "
+                                 "[forward] split = 'none' where the whole operator fits one process")
             self.budget.require(self.dense_bytes(), f"{self.config.path}: {purpose}",
                                 "use a method or prior that works matrix-free, or a coarser [mesh]",
                                 item="the dense float64 sensitivity: ")
@@ -145,8 +166,9 @@ class Setup:
                               self.dense_fits, self.prior)
 
 
-def prepare(config: Config, log: Log = quiet) -> Setup:
-    """Read mesh, stations and truth, and build the forward operator (printing its memory)."""
+def prepare(config: Config, log: Log = quiet, processes=None) -> Setup:
+    """Read mesh, stations and truth, and build the forward operator (printing its memory);
+    ``processes`` (:class:`gravuq.distributed.Processes`): see :func:`prepare_survey`."""
     mesh = mesh_from_config(config.mesh)
     survey = read_survey(config.data)
     warn_outside(mesh, survey.coordinates, survey.source, log)
@@ -156,20 +178,36 @@ def prepare(config: Config, log: Log = quiet) -> Setup:
     unused = unused_key_warning(config)
     if unused:
         log(f"warning: {unused}")
-    return prepare_survey(config, mesh, survey, truth, log)
+    return prepare_survey(config, mesh, survey, truth, log, processes)
 
 
 def prepare_survey(config: Config, mesh: TensorMesh, survey: Survey, truth: np.ndarray | None,
-                   log: Log = quiet) -> Setup:
+                   log: Log = quiet, processes=None) -> Setup:
     """The :class:`Setup` of ``survey`` on ``mesh`` (its forward operator built), for surveys
-    read otherwise than by ``[data]`` (a held-out split)."""
+    read otherwise than by ``[data]`` (a held-out split). With ``processes`` (one of several
+    processes of a ``--distributed`` run) the operator's stations are split over the devices of
+    all of them as ``[forward] split`` says (:func:`gravuq.forward.split_plan`): each process
+    then builds and holds only its block of rows, and the memory limit is checked against that share."""
     stations = survey.coordinates
     forward = config.forward
     budget = MemoryBudget.from_gb(forward.memory_limit_gb)
     log(f"building the forward operator: {survey.n_stations} stations, {mesh.n_cells} cells")
-    operator, estimate = make_operator(mesh, stations, forward.mode, forward.dtype, forward.chunk_size,
-                                       budget.limit_bytes, survey.components)  # several: rows component-major
-    log(f"forward operator: {type(operator).__name__}; {estimate.describe()}")
+    if forward.split == "stations" and processes is None:
+        raise InputError("[forward] split = 'stations' splits the operator's stations over the processes of "
+                         "gravuq ensemble --distributed; run with --distributed, or set split = 'auto' or 'none'")
+    plan = None if processes is None else split_plan(mesh, stations, forward.mode, forward.dtype, forward.chunk_size,
+                                                     budget.limit_bytes, survey.components, forward.split,
+                                                     processes.devices, processes.local_devices)
+    if plan is None:
+        operator, estimate = make_operator(mesh, stations, forward.mode, forward.dtype, forward.chunk_size,
+                                           budget.limit_bytes, survey.components)  # several: rows component-major
+        log(f"forward operator: {type(operator).__name__}; {estimate.describe()}")
+    else:
+        operator = split_operator(mesh, stations, plan, forward.dtype, forward.chunk_size, budget.limit_bytes,
+                                  survey.components)
+        estimate = estimate_memory(mesh, survey.n_stations, forward.dtype, forward.chunk_size, budget.limit_bytes,
+                                   stations, len(survey.components))
+        log(f"forward operator: {operator.describe()}; whole: {estimate.describe()}")
     operator = active_cell_operator(operator, mesh)  # air cells (above [mesh] topography) never reach the data
     normaliser = Normaliser.for_mesh(mesh)
     return Setup(config, mesh, survey, operator, estimate, budget, normaliser, normaliser(mesh.cell_centers), truth,
@@ -234,9 +272,22 @@ def method_settings(config: Config, method: str, member_batch: int | None = None
 def check_run_sizes(setup: Setup) -> None:
     """Refuse, before any work, a run whose sizes cannot fit in memory
     (:func:`gravuq.sizes.check_sizes`) or, for ``method = "mcmc"``, in its time budget (estimated
-    before the prior is learned or the matrix built); :class:`InputError` naming the key."""
+    before the prior is learned or the matrix built), and, with an operator split by stations
+    over processes (its share already checked when it was built), one that needs the whole dense
+    sensitivity; :class:`InputError` naming the key."""
     config, cells, data = setup.config, setup.mesh.n_cells, setup.survey.n_data
     sizes.check_sizes(config, cells, data, setup.budget)
+    inference = config.inference
+    if setup.split is not None:  # what needs the whole dense sensitivity, which no process then holds
+        needs = [key for key, asked in (("prior_scale = 'hierarchical'", inference.prior_scale == "hierarchical"),
+                                        ("warm_start = true", inference.warm_start and inference.ensemble_mode == "rml"))
+                 if asked]
+        if needs:
+            raise InputError(f"{config.path}: [inference] {needs[0]} needs the whole dense float64 sensitivity, but "
+                             f"[forward] split spreads the operator's stations over {setup.split['devices']} devices "
+                             "(each process holds only its rows); use prior_scale = 'learned' (matrix-free "
+                             "evidence) or 'fixed' and warm_start = false, or set [forward] split = 'none' where the "
+                             "whole operator fits one process")
     if config.inference.method == "mcmc":
         check_budget(mcmc_settings(config), cells, data)
 
@@ -257,7 +308,9 @@ class Recovery:
 
     ``result`` the method's :class:`~gravuq.inference.MethodResult` (draws ``(draws, cells)``
     kg/m^3, training record, chains, exact moments); ``predicted`` ``(draws, stations)`` mGal;
-    ``summary`` per-cell summaries; ``metrics`` the numbers of metrics.json.
+    ``summary`` per-cell summaries; ``metrics`` the numbers of metrics.json; ``mean_prediction``
+    ``(stations,)`` mGal, the data of the mean model (computed with the others: an operator split
+    over processes cannot be applied by process 0 alone while it writes).
     """
 
     method: str
@@ -265,6 +318,7 @@ class Recovery:
     predicted: np.ndarray
     summary: Summary
     metrics: dict
+    mean_prediction: np.ndarray | None = None
 
     @property
     def draws(self) -> np.ndarray:
@@ -319,7 +373,7 @@ def score(setup: Setup, method: str, result: MethodResult, runtime: float, noise
         metrics["active_cells"] = int(active.sum())
     elif setup.truth is not None:
         metrics.update(truth_metrics(summary, setup.truth.ravel(), threshold, draws, result.moments is not None))
-    return Recovery(method, result, predicted, summary, metrics)
+    return Recovery(method, result, predicted, summary, metrics, mean_prediction)
 
 
 def fix_air(result: MethodResult, active: np.ndarray) -> MethodResult:
@@ -356,6 +410,8 @@ def recover(setup: Setup, method: str | None = None, progress=None, checkpoint=N
     problem = setup.problem(method)
     result, runtime = timed(METHODS[method].run, problem, settings, key, hooks)
     recovery = score(setup, method, result, runtime, problem.std)
+    if setup.split is not None:
+        recovery.metrics["operator_split"] = setup.split
     if method in PROBABILISTIC:
         recovery.metrics["noise_model"] = noise_model(setup)
     return recovery

@@ -290,7 +290,7 @@ def _follow(config: Config, progress, log: Log, processes: Processes) -> Recover
     same collectives in the same order), then wait until process 0 has written the outputs."""
     from .pipeline import check_run_sizes, prepare, recover  # the inference code: only for the commands that train
     try:
-        setup = prepare(config, log)
+        setup = prepare(config, log, processes)
     except InputError as error:
         raise _in_config(config, error) from None
     check_run_sizes(setup)
@@ -315,7 +315,7 @@ def _run(config: Config, command: str, directory: Path, record: RunRecord, progr
     from .pipeline import check_run_sizes, prepare, recover, timed
 
     try:
-        setup, prepare_s = timed(prepare, config, log)
+        setup, prepare_s = timed(prepare, config, log, start.processes)
     except InputError as error:
         raise _in_config(config, error) from None
     check_run_sizes(setup)

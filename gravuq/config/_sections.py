@@ -281,5 +281,8 @@ class ForwardConfig(_Section):
     memory_limit_gb: float | None = setting(None, number(0, exclusive=True),
                                             "memory for a dense matrix, GB; default: available")
     chunk_size: int = setting(256, integer(1), "stations per chunk")
+    split: str = setting("auto", choice("auto", "stations", "none"),
+                         "with --distributed, split the stations (rows) over the processes: auto when only a "
+                         "share of the dense operator fits, stations always, none never")
 
 

@@ -72,8 +72,8 @@ def _model_keys(method: str, ensemble_mode: str) -> str | frozenset[str]:
 
 
 def unused_keys(config) -> list[str]:
-    """The keys written in ``config``'s file (``[inference]`` and ``[model]``) that its method
-    does not read, as ``"[section] key"``, in the order written."""
+    """The keys written in ``config``'s file (``[inference]``, ``[model]`` and ``[forward] split``)
+    that its method does not read, as ``"[section] key"``, in the order written."""
     try:
         document = tomllib.loads(config.text)
     except tomllib.TOMLDecodeError:  # a Config built in code from text that is not TOML
@@ -84,6 +84,9 @@ def unused_keys(config) -> list[str]:
     unused = [f"[inference] {key}" for key in document.get("inference", {}) if key not in used]
     if model_used != MODEL_ALL:
         unused += [f"[model] {key}" for key in document.get("model", {}) if key not in model_used]
+    # Only an ensemble runs with --distributed, the one place the operator's stations are split.
+    if inference.method != "ensemble" and "split" in document.get("forward", {}):
+        unused.append("[forward] split")
     return unused
 
 

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...forward import split_devices
 from ...model import parameter_count, trainable
 from ._engine import Engine, Stopping, TrainState, divergence_report
 from ._levenberg import LevenbergMarquardt
@@ -171,17 +172,22 @@ def train_members(engine: Engine, params, objective: Objective, key, epochs: int
 
     With more than one device (``jax.devices()``) and a member count that divides evenly over
     them, the members are split over the devices: params, the per-member targets and the whole
-    ``TrainState.members`` subtree sharded along the member axis, everything else replicated.
+    ``TrainState.members`` subtree sharded along the member axis, everything else replicated;
+    unless the operator's stations are split over the devices (``[forward] split``), when every
+    device trains all the members.
     Raises RuntimeError when every member diverged.
     """
     members = jax.tree.leaves(params)[0].shape[0]
-    sharding = member_sharding() if members_divide(members) else None
+    # An operator split by stations over the devices (gravuq.forward.SplitOperator) lays itself
+    # out on them: every device then trains all the members on its own stations' rows.
+    split = split_devices(objective.operator)
+    sharding = member_sharding() if split == 1 and members_divide(members) else None
     if sharding is not None:
         params = shard_members(params, sharding)
         targets = shard_members(objective.targets, sharding)
         objective = eqx.tree_at(lambda o: o.targets, replicate(objective, sharding), targets)
     if log is not None and jax.process_count() > 1:
-        log(_process_share(members, sharding))
+        log(_process_share(members, sharding, split))
     state = engine.init(params, key, objective)
     initial = gather_members(engine.densities(params, objective)).astype(np.float64)
     history = None
@@ -203,9 +209,12 @@ def train_members(engine: Engine, params, objective: Objective, key, epochs: int
                  np.asarray(std, np.float64))
 
 
-def _process_share(members: int, sharding) -> str:
+def _process_share(members: int, sharding, split: int = 1) -> str:
     """Which members this process trains, for the log of a multi-process run."""
     process = f"process {jax.process_index()} of {jax.process_count()}"
+    if split > 1:
+        return (f"{process}: trains all {members} members on its own stations (the operator's stations are split "
+                f"over {split} devices; the products are summed over them)")
     if sharding is None:
         return (f"{process}: {members} members do not divide over the {len(jax.devices())} devices of all processes: "
                 "this process trains all of them (as every other does), no faster than one process")
