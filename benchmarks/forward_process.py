@@ -14,7 +14,10 @@ Cases:
 ``gravuq forward`` is timed as a subprocess (wall clock, best of ``--repeats``); Harmonica
 in-process after a numba warm-up (best of 3), so its import and compilation are *not* counted:
 the ratio is conservative for gravuq. ``max rel diff`` is ``max |gz_gravuq - gz_harmonica|`` over
-``max |gz_harmonica|`` (mGal). Units: metres, z up; density kg/m^3; gz mGal, positive downward.
+``max |gz_harmonica|`` (mGal). ``path`` is what the command's log says it computed with (the
+float64 FFT or rows in NumPy, or a JAX operator); ``imports`` is the command's own import time
+from one more run under ``python -X importtime`` (the sum over top-level modules, seconds) and
+whether JAX was among them. Units: metres, z up; density kg/m^3; gz mGal, positive downward.
 
 Run: ``python benchmarks/forward_process.py [--large] [--repeats N]``.
 """
@@ -82,15 +85,34 @@ def write_case(folder: Path, mesh: TensorMesh, stations: np.ndarray, density: np
     return config
 
 
-def time_command(config: Path, output: Path, repeats: int) -> tuple[float, float]:
-    """(first, best) wall seconds of ``gravuq forward CONFIG -o OUTPUT --force -q``."""
-    command = [sys.executable, "-m", "gravuq_cli.main", "forward", str(config), "-o", str(output), "--force", "-q"]
-    times = []
+def time_command(config: Path, output: Path, repeats: int) -> tuple[float, float, str]:
+    """(first, best) wall seconds of ``gravuq forward CONFIG -o OUTPUT --force``, and the path its
+    log names."""
+    command = [sys.executable, "-m", "gravuq_cli.main", "forward", str(config), "-o", str(output), "--force"]
+    times, path = [], "?"
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run(command, check=True, cwd=config.parent)
+        done = subprocess.run(command, check=True, cwd=config.parent, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
-    return times[0], min(times)
+        path = next((line.split(": ")[-1] for line in done.stderr.splitlines() if " stations: " in line), "?")
+    return times[0], min(times), path
+
+
+def import_summary(config: Path, output: Path) -> str:
+    """The command's import time under ``-X importtime`` (seconds, top-level modules summed) and
+    whether it imported JAX."""
+    command = [sys.executable, "-X", "importtime", "-m", "gravuq_cli.main", "forward", str(config), "-o",
+               str(output), "--force", "-q"]
+    lines = subprocess.run(command, check=True, cwd=config.parent, capture_output=True, text=True).stderr
+    total, jax = 0, False
+    for line in lines.splitlines():
+        if not line.startswith("import time:") or "|" not in line or "cumulative" in line:
+            continue
+        _, cumulative, name = line.split("|")
+        jax = jax or name.strip() in ("jax", "jaxlib")
+        if not name.startswith("  "):  # a top-level import (nested ones are inside its cumulative time)
+            total += int(cumulative)
+    return f"{total / 1e6:.2f} s, {'with' if jax else 'no'} jax"
 
 
 def harmonica_time(mesh, stations, density, n_stations: int | None = None):
@@ -118,15 +140,16 @@ def main():
     arguments = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.2f}")
     print("| case | stations x cells | gravuq forward (process) first, s | best, s | harmonica (in-process), s | "
-          "harmonica / gravuq | max rel diff |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+          "harmonica / gravuq | max rel diff | path | imports |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---|")
     for name, mesh, stations, density in cases(arguments.large):
         with tempfile.TemporaryDirectory(prefix="gravuq-fwd-") as directory:
             folder = Path(directory)
             config = write_case(folder, mesh, stations, density)
             output = folder / "forward.csv"
-            first, best = time_command(config, output, arguments.repeats)
+            first, best, path = time_command(config, output, arguments.repeats)
             gz = read_stations_csv(output).gz
+            imports = import_summary(config, output)
         subset = arguments.harmonica_stations if name == "large" else None
         reference_time, reference = harmonica_time(mesh, stations, density, subset)
         if subset is not None:
@@ -135,7 +158,7 @@ def main():
         difference = np.abs(gz - reference).max() / np.abs(reference).max()
         note = " (extrapolated)" if subset is not None else ""
         print(f"| {name} | {len(stations)} x {mesh.n_cells} | {first:.2f} | {best:.2f} | {reference_time:.2f}{note} | "
-              f"{reference_time / best:.2f} | {difference:.1e} |", flush=True)
+              f"{reference_time / best:.2f} | {difference:.1e} | {path} | {imports} |", flush=True)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 
