@@ -119,7 +119,8 @@ class SplitOperator(ForwardOperator):
 
     @property
     def stored_bytes(self) -> int:
-        """Bytes of the rows this process holds (its devices' blocks)."""
+        """Bytes this process holds of the operator, its devices' blocks: the dense rows, or a
+        matrix-free block's station indices and the shared offset tables."""
         return int(sum(shard.data.nbytes for leaf in jax.tree.leaves(self.blocks) if hasattr(leaf, "addressable_shards")
                        for shard in leaf.addressable_shards))
 
@@ -139,9 +140,13 @@ class SplitOperator(ForwardOperator):
     def describe(self) -> str:
         record = self.record()
         first, stop = record["process_stations"]
-        return (f"the {self.kind} operator's stations are split over {self.devices} devices: this process holds the "
-                f"rows of stations {first}..{stop} of {self.stations} ({record['process_rows']} rows of "
-                f"{self.n_cells} cells, {record['process_bytes'] / 2**20:.3g} MiB)")
+        rows = f"{record['process_rows']} rows of {self.n_cells} cells"
+        if self.kind == "matrix_free":  # rebuilt chunk by chunk at each product, never stored
+            held = f"applies the rows of stations {first}..{stop} of {self.stations} ({rows}, rebuilt by chunks"
+        else:
+            held = f"holds the rows of stations {first}..{stop} of {self.stations} ({rows}"
+        return (f"the {self.kind} operator's stations are split over {self.devices} devices: this process {held}, "
+                f"{record['process_bytes'] / 2**20:.3g} MiB)")
 
 
 def _split_forward_impl(density, operator: SplitOperator):
