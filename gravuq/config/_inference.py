@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ._checks import _Section, boolean, choice, integer, number, setting
 
 #: Trainers of the network methods, and their defaults for ``epochs`` and ``patience``.
-TRAINER_DEFAULTS = {"levenberg_marquardt": {"epochs": 80, "patience": 3, "tolerance": 2e-4},
+TRAINER_DEFAULTS = {"levenberg_marquardt": {"epochs": 32, "patience": 3, "tolerance": 2e-4},
                     "adam": {"epochs": 500, "patience": 50, "tolerance": 0.0}}
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class InferenceConfig(_Section):
                            "how networks are trained: levenberg_marquardt (matrix-free Gauss-Newton steps with "
                            "damping, conjugate-gradient inner solves) | adam (first order)")
     epochs: int | None = setting(None, integer(1),
-                                 "training steps at most: Gauss-Newton steps (default 80) or Adam epochs (default 500)")
-    cg_steps: int = setting(20, integer(1),
+                                 "training steps at most: Gauss-Newton steps (default 32) or Adam epochs (default 500)")
+    cg_steps: int = setting(50, integer(1),
                             "levenberg_marquardt: conjugate-gradient iterations per step (each one forward- and "
                             "one reverse-mode product through the networks and the forward operator)")
     tolerance: float | None = setting(None, number(0),

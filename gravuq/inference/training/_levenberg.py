@@ -101,7 +101,7 @@ class LevenbergMarquardt(StepRule):
     overshoot into the noise.
     """
 
-    cg_steps: int = eqx.field(static=True, default=20)
+    cg_steps: int = eqx.field(static=True, default=50)
     probes: int = eqx.field(static=True, default=4)
     memory: float = eqx.field(static=True, default=0.7)
     floor: float = eqx.field(static=True, default=1e-3)

@@ -50,7 +50,7 @@ class TrainingSettings:
     gradient_clip: float = 0.0
     patience: int = 3
     tolerance: float = 1e-4
-    cg_steps: int = 20
+    cg_steps: int = 50
     chunk_epochs: int = 25
     member_batch: int | None = None
 
