@@ -140,7 +140,9 @@ def ensemble_section(mesh, stations, density, operator, members: int, epochs: in
 
     problem = InverseProblem(operator, mesh, Normaliser.for_mesh(mesh)(mesh.cell_centers), data, std, no_dense,
                              lambda: False, lambda: (prior, {"prior_scale": "fixed", "prior_std": 100.0}))
-    settings = ensemble.EnsembleSettings("rml", members, ModelConfig(),
+    from gravuq.sizes import with_table_size
+
+    settings = ensemble.EnsembleSettings("rml", members, with_table_size(ModelConfig(), mesh.n_cells),
                                          TrainingSettings(epochs=epochs, patience=3, tolerance=2e-3))
 
     def log(message):

@@ -233,7 +233,9 @@ class ModelConfig(_Section):
                         "output head: bounded (scaled tanh into bounds) | linear")
     hash_levels: int = setting(4, integer(1), "hash: resolution levels")
     hash_features: int = setting(2, integer(1), "hash: features per level")
-    hash_table_size: int = setting(2**12, power_of_two(), "hash: table entries per level")
+    hash_table_size: int | None = setting(
+        None, power_of_two(), "hash: table entries per level (default: the smallest power of two at least the "
+        "mesh's cells, from 2^12 to 2^19)")
     hash_base_resolution: int = setting(4, integer(1), "hash: grid cells per axis, coarsest")
     hash_max_resolution: int = setting(64, integer(1), "hash: grid cells per axis, finest")
 

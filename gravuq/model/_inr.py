@@ -16,6 +16,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..mesh import TensorMesh
+from ..sizes import TABLE_SIZE_RANGE
 from ._encoding import HashEncoding, HashPlan, make_encoding
 
 _ACTIVATIONS = {
@@ -181,11 +182,12 @@ def parameter_count(model) -> int:
 
 
 def model_from_config(settings, *, key: PRNGKeyArray) -> DensityField:
-    """A :class:`DensityField` from a ``[model]`` config section."""
+    """A :class:`DensityField` from a ``[model]`` config section (an unset ``hash_table_size``,
+    outside a prepared run, is the smallest default, 2^12: see :func:`gravuq.sizes.with_table_size`)."""
     return DensityField(
         encoding=settings.encoding, frequencies=settings.frequencies, sigma=settings.sigma,
         width=settings.width, depth=settings.depth, activation=settings.activation,
         bounds=settings.bounds, head=settings.head, hash_levels=settings.hash_levels,
-        hash_features=settings.hash_features, hash_table_size=settings.hash_table_size,
+        hash_features=settings.hash_features, hash_table_size=settings.hash_table_size or TABLE_SIZE_RANGE[0],
         hash_base_resolution=settings.hash_base_resolution,
         hash_max_resolution=settings.hash_max_resolution, key=key)
