@@ -39,15 +39,21 @@ def best_time(function, repeats: int = 3):
     return first, best, result
 
 
-def run(setup, method: str, model: dict | None = None, **inference):
-    """Recover with ``[inference]``/``[model]`` overrides; returns (metrics, wall seconds)."""
+def run_recovery(setup, method: str, model: dict | None = None, **inference):
+    """Recover with ``[inference]``/``[model]`` overrides; returns (recovery, wall seconds)."""
     config = setup.config
     config = dataclasses.replace(
         config, inference=dataclasses.replace(config.inference, method=method, **inference),
         model=dataclasses.replace(config.model, **(model or {})))
     start = time.perf_counter()
     recovery = recover(dataclasses.replace(setup, config=config))
-    return recovery.metrics, time.perf_counter() - start
+    return recovery, time.perf_counter() - start
+
+
+def run(setup, method: str, model: dict | None = None, **inference):
+    """Recover with ``[inference]``/``[model]`` overrides; returns (metrics, wall seconds)."""
+    recovery, wall = run_recovery(setup, method, model, **inference)
+    return recovery.metrics, wall
 
 
 def machine() -> str:
