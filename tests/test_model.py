@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gravuq.config import load_config
 from gravuq.forward import make_operator
 from gravuq.inference.training import Engine, FirstOrder, MemberTargets, Network, Objective, Stopping, adam, stack_members
 from gravuq.mesh import TensorMesh
@@ -28,6 +29,8 @@ from gravuq.model import (
     parameter_count,
     trainable,
 )
+from gravuq.pipeline import prepare
+from gravuq.sizes import network_parameters, table_size_for
 from gravuq.synthetic import sphere
 
 ENCODINGS = ("none", "positional", "fourier", "hash")
@@ -322,3 +325,16 @@ def test_engine_fits_the_sphere_to_the_target_misfit(sphere_problem):
     chi2 = np.mean(((predicted - case.gz) / case.std) ** 2, axis=1)
     assert np.all(chi2 <= 1.2), chi2
     assert np.all(np.abs(density) <= 600.0)
+
+
+def test_the_default_hash_table_has_an_entry_for_every_cell(case):
+    """An unset [model] hash_table_size becomes, when a run is prepared, the smallest power of two
+    at least the mesh's cells (within 2^12..2^19); a value given is kept; sizes counts the same."""
+    assert [table_size_for(n) for n in (1, 4096, 4097, 40_128, 10**7)] == [2**12, 2**12, 2**13, 2**16, 2**19]
+    config = load_config(case.config("table_default", model='encoding = "hash"\nwidth = 8'))
+    assert config.model.hash_table_size is None
+    setup = prepare(config)
+    assert setup.config.model.hash_table_size == table_size_for(setup.mesh.n_cells)
+    assert network_parameters(config, setup.mesh.n_cells) == network_parameters(setup.config)
+    given = load_config(case.config("table_given", model='encoding = "hash"\nwidth = 8\nhash_table_size = 1024'))
+    assert prepare(given).config.model.hash_table_size == 1024
