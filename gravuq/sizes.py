@@ -26,7 +26,7 @@ MAX_HASH_TABLE_SIZE = 2**31
 #: HDF5 metadata of a NetCDF file with ArviZ's groups and attributes, bytes (about 120 kB measured).
 NETCDF_OVERHEAD_BYTES = 256e3
 #: Methods that train networks, and how many the config asks for.
-_NETWORK_METHODS = ("deterministic", "ensemble", "svgd", "last_layer")
+NETWORK_METHODS = ("deterministic", "ensemble", "svgd", "last_layer")
 
 
 #: The range of the default hash-table size (entries per level), see :func:`table_size_for`.
@@ -148,7 +148,7 @@ def check_sizes(config: Config, n_cells: int, n_stations: int, budget: MemoryBud
     where = f"{config.path}: "
     inference, model = config.inference, with_table_size(config.model, n_cells)
     method = inference.method
-    if method in _NETWORK_METHODS and model.encoding == "hash" and model.hash_table_size > MAX_HASH_TABLE_SIZE:
+    if method in NETWORK_METHODS and model.encoding == "hash" and model.hash_table_size > MAX_HASH_TABLE_SIZE:
         raise InputError(f"{where}[model] hash_table_size = {model.hash_table_size}: at most 2^31 = "
                          f"{MAX_HASH_TABLE_SIZE} entries (tables are indexed with 32-bit integers); typical "
                          "values are 2^12..2^19")
@@ -160,7 +160,7 @@ def check_sizes(config: Config, n_cells: int, n_stations: int, budget: MemoryBud
     budget.require(3 * 8.0 * draws * (n_cells + n_stations), f"{where}{key}",
                    f"lower {key} (now {draws} draws), or raise [forward] memory_limit_gb",
                    item=f"{draws} posterior draws of {n_cells} cells and {n_stations} stations: ")
-    if method not in _NETWORK_METHODS:
+    if method not in NETWORK_METHODS:
         return
     networks = 1 if method in ("deterministic", "last_layer") else inference.members
     parameters = network_parameters(config, n_cells)
@@ -222,5 +222,5 @@ def check_output_space(directory, largest: float, total: float, where: str) -> N
                          f"process may write to one file ({limit / 1e6:.3g} MB, ulimit -f); raise the limit")
 
 
-__all__ = ["MAX_HASH_TABLE_SIZE", "TABLE_SIZE_RANGE", "table_size_for", "with_table_size", "check_output_space", "check_sizes", "draw_count", "encoding_features",
+__all__ = ["MAX_HASH_TABLE_SIZE", "NETWORK_METHODS", "TABLE_SIZE_RANGE", "table_size_for", "with_table_size", "check_output_space", "check_sizes", "draw_count", "encoding_features",
            "network_parameters", "output_bytes", "activation_bytes", "member_batch", "member_bytes"]
