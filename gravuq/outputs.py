@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 
 from . import __version__
-from .io import atomic_path, model_dataset, write_netcdf, write_text_atomic
-from .io import metrics_json
+from .io import atomic_path, metrics_json, model_dataset, write_netcdf, write_text_atomic
 from .pipeline import Log, Recovery, Setup, quiet
 from .posterior import inference_data
 
@@ -53,8 +51,6 @@ def write_figures(setup: Setup, recovery: Recovery, directory: Path) -> None:
     plots.depth_slices(directory / "mean_slices.png", mesh, summary.mean, "contrast", f"{name}: mean density contrast",
                        scale_with=truth, outline=truth, outline_level=threshold)
     mean_prediction = recovery.mean_prediction
-    if mean_prediction is None:
-        mean_prediction = np.asarray(setup.operator.forward(jnp.asarray(np.nan_to_num(summary.mean), jnp.float64)))
     plots.data_maps(directory / "data_residuals.png", setup.survey, mean_prediction, setup.survey.components[0])
     for component in setup.survey.components[1:]:  # several measured components: one figure each
         plots.data_maps(directory / f"data_residuals_{component}.png", setup.survey, mean_prediction, component)

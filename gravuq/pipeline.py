@@ -191,11 +191,13 @@ def prepare_survey(config: Config, mesh: TensorMesh, survey: Survey, truth: np.n
     stations = survey.coordinates
     forward = config.forward
     budget = MemoryBudget.from_gb(forward.memory_limit_gb)
-    if config.model.encoding == "hash" and config.model.hash_table_size is None:
-        config = dataclasses.replace(config, model=sizes.with_table_size(config.model, mesh.n_cells))
+    model = sizes.with_table_size(config.model, mesh.n_cells)
+    if model != config.model:  # the default table size, now that the mesh is known
+        config = dataclasses.replace(config, model=model)
         if config.inference.method in sizes.NETWORK_METHODS:
-            log(f"hash tables: {config.model.hash_table_size} entries a level (the smallest power of two at least "
-                f"the {mesh.n_cells} cells, within 2^12..2^19; [model] hash_table_size sets it)")
+            low, high = sizes.TABLE_SIZE_RANGE
+            log(f"hash tables: {model.hash_table_size} entries a level (the smallest power of two at least the "
+                f"{mesh.n_cells} cells, within {low}..{high}; [model] hash_table_size sets it)")
     log(f"building the forward operator: {survey.n_stations} stations, {mesh.n_cells} cells")
     if forward.split == "stations" and processes is None:
         raise InputError("[forward] split = 'stations' splits the operator's stations over the processes of "
@@ -323,7 +325,7 @@ class Recovery:
     predicted: np.ndarray
     summary: Summary
     metrics: dict
-    mean_prediction: np.ndarray | None = None
+    mean_prediction: np.ndarray
 
     @property
     def draws(self) -> np.ndarray:
