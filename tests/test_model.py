@@ -21,7 +21,9 @@ from gravuq.mesh import TensorMesh
 from gravuq.model import (
     DensityField,
     FourierEncoding,
+    GridPlan,
     HashEncoding,
+    HashPlan,
     IdentityEncoding,
     Normaliser,
     PositionalEncoding,
@@ -338,3 +340,34 @@ def test_the_default_hash_table_has_an_entry_for_every_cell(case):
     assert network_parameters(config, setup.mesh.n_cells) == network_parameters(setup.config)
     given = load_config(case.config("table_given", model='encoding = "hash"\nwidth = 8\nhash_table_size = 1024'))
     assert prepare(given).config.model.hash_table_size == 1024
+
+
+def test_separable_grid_plan_equals_the_per_point_interpolation_and_its_transposes():
+    """At a tensor mesh's cell centres the hash features come from a separable plan; they, their
+    JVP and their VJP equal the per-point interpolation (hashed levels with collisions, a
+    direct level, non-uniform widths), and points in another order get the per-point plan."""
+    mesh = TensorMesh([30.0] * 7 + [60.0, 90.0], [40.0] * 6, [100.0, 50.0, 25.0, 25.0, 10.0], (0.0, 0.0, -210.0))
+    encoding = HashEncoding(4, 2, 2**7, 2, 16, key=jax.random.key(3))
+    points = np.asarray(Normaliser.for_mesh(mesh)(mesh.cell_centers))
+    grid_plan = encoding.plan(points)
+    assert isinstance(grid_plan, GridPlan)
+    order = np.random.default_rng(0).permutation(points.shape[0])
+    assert isinstance(encoding.plan(points[order]), HashPlan)
+    rows, weights = jax.vmap(encoding.lookup)(jnp.asarray(points))
+    point_plan = HashPlan.build(np.asarray(rows), np.asarray(weights), encoding.tables.shape[1])
+
+    def features(tables, plan, reverse):
+        return eqx.tree_at(lambda e: e.tables, encoding, tables).at_plan(plan, reverse)
+
+    expected = features(encoding.tables, point_plan, True)
+    np.testing.assert_allclose(features(encoding.tables, grid_plan, True), expected, atol=1e-7)
+    np.testing.assert_allclose(jax.vmap(encoding)(jnp.asarray(points)), expected, atol=1e-7)
+    tangent = jax.random.normal(jax.random.key(4), encoding.tables.shape, encoding.tables.dtype)
+    jvp_grid = jax.jvp(lambda t: features(t, grid_plan, False), (encoding.tables,), (tangent,))[1]
+    jvp_point = jax.jvp(lambda t: features(t, point_plan, False), (encoding.tables,), (tangent,))[1]
+    np.testing.assert_allclose(jvp_grid, jvp_point, rtol=1e-5, atol=1e-6)
+    cotangent = jax.random.normal(jax.random.key(5), expected.shape, expected.dtype)
+    vjp_grid = jax.vjp(lambda t: features(t, grid_plan, True), encoding.tables)[1](cotangent)[0]
+    vjp_point = jax.vjp(lambda t: features(t, point_plan, True), encoding.tables)[1](cotangent)[0]
+    np.testing.assert_allclose(vjp_grid, vjp_point, rtol=1e-5, atol=1e-5)
+    assert float(jnp.max(jnp.abs(vjp_point))) > 1.0  # the transposes are not trivially zero

@@ -101,6 +101,7 @@ class HashEncoding(eqx.Module):
         return self.tables.shape[0] * self.tables.shape[2]
 
     def _index(self, vertex: Array, resolution: int) -> Array:
+        """Table rows of integer vertex indices ``vertex`` ``(3, ...)`` (x, y, z first), NumPy or JAX."""
         table_size = self.tables.shape[1]
         if (resolution + 1) ** 3 <= table_size:
             return (vertex[0] * (resolution + 1) + vertex[1]) * (resolution + 1) + vertex[2]
@@ -111,13 +112,10 @@ class HashEncoding(eqx.Module):
     def lookup(self, point: Float[Array, "3"]) -> tuple[Array, Array]:
         """Where ``point`` reads the tables: ``(rows, weights)``, each ``(levels, 8)``: the row of
         each corner vertex of its cell at every level and its trilinear weight."""
-        unit = jnp.clip(0.5 * (point + 1.0), 0.0, 1.0)
         corners = jnp.array([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=jnp.int32)
         rows, weights = [], []
         for resolution in self.resolutions:
-            scaled = unit * resolution
-            lower = jnp.minimum(jnp.floor(scaled).astype(jnp.int32), resolution - 1)
-            fraction = scaled - lower
+            lower, fraction = _cell_and_fraction(point, resolution)
             vertices = lower[None, :] + corners  # (8, 3)
             weights.append(jnp.prod(jnp.where(corners == 1, fraction[None, :], 1.0 - fraction[None, :]), axis=1))
             rows.append(jax.vmap(lambda v: self._index(v, resolution))(vertices))
@@ -128,18 +126,152 @@ class HashEncoding(eqx.Module):
         levels = jnp.arange(len(self.resolutions))[:, None]
         return jnp.einsum("lk,lkf->lf", weights, self.tables[levels, rows]).reshape(-1)
 
-    def plan(self, points: np.ndarray) -> HashPlan:
+    def plan(self, points: np.ndarray) -> HashPlan | GridPlan:
         """The interpolation at fixed ``points`` (``(n, 3)``, normalised), computed once: training
-        evaluates the network at the same cell centres every step (see :class:`HashPlan`)."""
+        evaluates the network at the same cell centres every step. Points that are the centres
+        of a tensor mesh in its flat C order (z slowest, x fastest, as
+        :attr:`gravuq.mesh.TensorMesh.cell_centers`) get a separable :class:`GridPlan`; any
+        other points a :class:`HashPlan`."""
+        points = np.asarray(points)
+        axes = _tensor_axes(points)
+        if axes is not None:
+            return GridPlan.build(self, axes)
         rows, weights = jax.jit(jax.vmap(self.lookup))(jnp.asarray(points, self.tables.dtype))
         return HashPlan.build(np.asarray(rows), np.asarray(weights), self.tables.shape[1])
 
-    def at_plan(self, plan: HashPlan, reverse: bool = True) -> Float[Array, "n features"]:
-        """The features at a plan's points: by one gather; with ``reverse``, through a function
-        whose gradient is a gather too (fast reverse mode, no forward mode), else through the
-        plain gather (forward mode, whose transpose JAX would make a scatter)."""
+    def at_plan(self, plan: HashPlan | GridPlan, reverse: bool = True) -> Float[Array, "n features"]:
+        """The features at a plan's points. Each table row is read by a gather; with
+        ``reverse``, through a function whose gradient is a gather too (fast reverse mode, no
+        forward mode), else through the plain gather (forward mode, whose transpose JAX would
+        make a scatter)."""
+        if isinstance(plan, GridPlan):
+            return plan.interpolate(self.tables, reverse)
         interpolate = _interpolate_reverse if reverse else _interpolate
         return interpolate(self.tables, plan)
+
+
+def _cell_and_fraction(values, resolution: int, xp=jnp):
+    """The grid cell (lower vertex index) of normalised coordinates ``values`` (any shape) at
+    ``resolution`` cells across ``[-1, 1]``, and their fraction across it (in ``[0, 1]``);
+    ``xp`` NumPy or JAX's NumPy (the same float operations, so the same values)."""
+    scaled = xp.clip(0.5 * (values + 1.0), 0.0, 1.0) * resolution
+    lower = xp.minimum(xp.floor(scaled).astype(np.int32), resolution - 1)
+    return lower, (scaled - lower).astype(scaled.dtype)
+
+
+def _tensor_axes(points: np.ndarray):
+    """``(x, y, z)`` 1-D coordinate arrays when ``points`` ``(n, 3)`` are exactly their tensor
+    product in flat C order over ``(z, y, x)``, else None."""
+    if points.ndim != 2 or points.shape[1] != 3 or points.shape[0] == 0:
+        return None
+
+    def first_change(column_mask):
+        changed = np.flatnonzero(column_mask)
+        return int(changed[0]) if changed.size else points.shape[0]
+
+    n = points.shape[0]
+    nxy = first_change(points[:, 2] != points[0, 2])
+    nx = first_change((points[:, 1] != points[0, 1]) | (points[:, 2] != points[0, 2]))
+    if nxy % nx or n % nxy:
+        return None
+    x = points[:nx, 0]
+    y, z = points[:nxy:nx, 1], points[::nxy, 2]
+    zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
+    grid = np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1)
+    return (x, y, z) if grid.shape == points.shape and np.array_equal(grid, points) else None
+
+
+class GridPlan(eqx.Module):
+    """The trilinear interpolation of a hash grid at the centres of a tensor mesh, separably.
+
+    At a tensor grid of points the trilinear weights factor over the axes, so per level the
+    features are ``V`` (the table rows of the box of grid vertices the points fall in, ``(mz,
+    my, mx, features)``, one gather) contracted with three small interpolation matrices
+    ``weights[level]`` = ``(Wz (nz, mz), Wy (ny, my), Wx (nx, mx))``, two non-zeros a row. That
+    reads each vertex once instead of eight times per point, and the contractions are dense
+    products; the result equals :class:`HashPlan`'s to rounding. ``rows[level]`` ``(mz, my,
+    mx)`` the vertices' table rows; ``entries``/``sources`` the transpose of the vertex gather
+    as in :class:`HashPlan` (a gather replaces the scatter-add).
+    """
+
+    weights: tuple
+    rows: tuple
+    entries: tuple
+    sources: tuple
+
+    @classmethod
+    def build(cls, encoding: HashEncoding, axes) -> GridPlan:
+        dtype = encoding.tables.dtype
+        weights, rows, entries, sources = [], [], [], []
+        for resolution in encoding.resolutions:
+            matrices, starts = [], []
+            for values in axes:
+                lower, fraction = _cell_and_fraction(np.asarray(values, dtype), resolution, np)
+                start = int(lower.min())
+                matrix = np.zeros((values.size, int(lower.max()) + 2 - start), np.float64)
+                matrix[np.arange(values.size), lower - start] = 1.0 - fraction
+                matrix[np.arange(values.size), lower - start + 1] = fraction
+                matrices.append(matrix)
+                starts.append(start)
+            shape = tuple(m.shape[1] for m in matrices)  # (mx, my, mz)
+            vz, vy, vx = np.meshgrid(*(np.arange(size) + start for size, start in zip(shape[::-1], starts[::-1])),
+                                     indexing="ij")
+            # The index of every vertex at once, in NumPy (uint32 products wrap as in JAX).
+            level_rows = np.asarray(encoding._index(np.stack([vx.ravel(), vy.ravel(), vz.ravel()]).astype(np.int64),
+                                                    resolution))
+            used, padded = _transpose_gather(level_rows)
+            weights.append(tuple(jnp.asarray(m, dtype) for m in matrices[::-1]))
+            rows.append(jnp.asarray(level_rows.reshape(shape[::-1]), jnp.int32))
+            entries.append(jnp.asarray(used, jnp.int32))
+            sources.append(jnp.asarray(padded, jnp.int32))
+        return cls(tuple(weights), tuple(rows), tuple(entries), tuple(sources))
+
+    def interpolate(self, tables, reverse: bool):
+        gather = _vertex_gather_reverse if reverse else _vertex_gather
+        features = []
+        for (wz, wy, wx), vertices in zip(self.weights, gather(tables, self)):
+            values = jnp.einsum("xa,cbaf->cbxf", wx, vertices)
+            values = jnp.einsum("yb,cbxf->cyxf", wy, values)
+            values = jnp.einsum("zc,cyxf->zyxf", wz, values)
+            features.append(values.reshape(-1, values.shape[-1]))
+        return jnp.stack(features, axis=1).reshape(features[0].shape[0], -1)
+
+
+def _vertex_gather(tables, plan: GridPlan):
+    return tuple(tables[level][rows] for level, rows in enumerate(plan.rows))
+
+
+@eqx.filter_custom_vjp
+def _vertex_gather_reverse(tables, plan: GridPlan):
+    return _vertex_gather(tables, plan)
+
+
+@_vertex_gather_reverse.def_fwd
+def _vertex_gather_reverse_fwd(perturbed, tables, plan: GridPlan):
+    return _vertex_gather(tables, plan), None
+
+
+@_vertex_gather_reverse.def_bwd
+def _vertex_gather_reverse_bwd(residuals, cotangents, perturbed, tables, plan: GridPlan):
+    gradient = jnp.zeros_like(tables)
+    for level, cotangent in enumerate(cotangents):
+        flat = cotangent.reshape(-1, tables.shape[-1])
+        flat = jnp.concatenate([flat, jnp.zeros((1, flat.shape[1]), flat.dtype)])
+        summed = flat[plan.sources[level]].sum(axis=1)
+        gradient = gradient.at[level, plan.entries[level]].set(summed, unique_indices=True)
+    return gradient
+
+
+def _transpose_gather(flat: np.ndarray):
+    """For a gather of table rows ``flat`` (``(k,)``): the rows it reads, ``used``, and per used
+    row the positions in ``flat`` that read it, padded with ``k`` (an appended zero) to the
+    largest count: the gather that sums a cotangent back onto the rows."""
+    order = np.argsort(flat, kind="stable")
+    used, first, counts = np.unique(flat[order], return_index=True, return_counts=True)
+    padded = np.full((used.size, int(counts.max())), flat.size, np.int64)
+    offsets = np.arange(flat.size) - np.repeat(first, counts)
+    padded[np.repeat(np.arange(used.size), counts), offsets] = order
+    return used, padded
 
 
 class HashPlan(eqx.Module):
@@ -160,16 +292,9 @@ class HashPlan(eqx.Module):
 
     @classmethod
     def build(cls, rows: np.ndarray, weights: np.ndarray, table_size: int) -> HashPlan:
-        n, levels, corners = rows.shape
         entries, sources = [], []
-        for level in range(levels):
-            flat = rows[:, level, :].ravel()
-            order = np.argsort(flat, kind="stable")
-            used, first, counts = np.unique(flat[order], return_index=True, return_counts=True)
-            most = int(counts.max())
-            padded = np.full((used.size, most), n * corners, np.int64)
-            offsets = np.arange(flat.size) - np.repeat(first, counts)
-            padded[np.repeat(np.arange(used.size), counts), offsets] = order
+        for level in range(rows.shape[1]):
+            used, padded = _transpose_gather(rows[:, level, :].ravel())
             entries.append(jnp.asarray(used, jnp.int32))
             sources.append(jnp.asarray(padded, jnp.int32))
         return cls(jnp.asarray(rows, jnp.int32), jnp.asarray(weights), tuple(entries), tuple(sources))

@@ -17,7 +17,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..mesh import TensorMesh
 from ..sizes import TABLE_SIZE_RANGE
-from ._encoding import HashEncoding, HashPlan, make_encoding
+from ._encoding import GridPlan, HashEncoding, HashPlan, make_encoding
 
 _ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -94,8 +94,10 @@ class DensityField(eqx.Module):
         return self._hidden_features(self.encoding(point))
 
     def _hidden_features(self, values):
+        """The hidden layers on encoded ``values``: ``(features,)`` at one point or ``(n,
+        features)`` at many (one matrix product a layer, not a product per point)."""
         for layer in self.hidden:
-            values = layer(values)
+            values = values @ layer.weight.T + layer.bias
             values = jnp.sin(SIREN_OMEGA * values) if self.activation == "sine" else _ACTIVATIONS[self.activation](values)
         return values
 
@@ -117,7 +119,7 @@ class DensityField(eqx.Module):
         Jacobian-vector products); the default is the one with a fast gradient."""
         if isinstance(points, Points) and points.plan is not None:
             encoded = self.encoding.at_plan(points.plan, reverse=not forward_mode)
-            values = jax.vmap(self._hidden_features)(encoded)
+            values = self._hidden_features(encoded)
             return self.head_from_features(values, self.output.weight[0], self.output.bias[0])
         coordinates = points.coordinates if isinstance(points, Points) else points
         return jax.vmap(self)(coordinates)
@@ -130,10 +132,11 @@ class DensityField(eqx.Module):
 
 class Points(eqx.Module):
     """Fixed evaluation points (normalised ``coordinates``, ``(n, 3)``) and, for a hash
-    encoding, the interpolation plan that every evaluation at them reuses."""
+    encoding, the interpolation plan that every evaluation at them reuses (separable where the
+    points are a tensor mesh's cell centres)."""
 
     coordinates: Float[Array, "n 3"]
-    plan: HashPlan | None = None
+    plan: HashPlan | GridPlan | None = None
 
 
 class VoxelField(eqx.Module):
