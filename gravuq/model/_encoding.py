@@ -253,12 +253,18 @@ def _vertex_gather_reverse_fwd(perturbed, tables, plan: GridPlan):
 
 @_vertex_gather_reverse.def_bwd
 def _vertex_gather_reverse_bwd(residuals, cotangents, perturbed, tables, plan: GridPlan):
+    return _sum_onto_rows(tables, [c.reshape(-1, tables.shape[-1]) for c in cotangents], plan.entries, plan.sources)
+
+
+def _sum_onto_rows(tables, contributions, entries, sources):
+    """The transpose of a gather of table rows, as a gather: per level, ``contributions[level]``
+    ``(k, features)`` (one a gathered row) summed onto the rows ``entries[level]`` through
+    ``sources[level]`` (see :func:`_transpose_gather`); zero on rows nothing read."""
     gradient = jnp.zeros_like(tables)
-    for level, cotangent in enumerate(cotangents):
-        flat = cotangent.reshape(-1, tables.shape[-1])
-        flat = jnp.concatenate([flat, jnp.zeros((1, flat.shape[1]), flat.dtype)])
-        summed = flat[plan.sources[level]].sum(axis=1)
-        gradient = gradient.at[level, plan.entries[level]].set(summed, unique_indices=True)
+    for level, flat in enumerate(contributions):
+        flat = jnp.concatenate([flat.astype(tables.dtype), jnp.zeros((1, flat.shape[1]), tables.dtype)])
+        summed = flat[sources[level]].sum(axis=1)  # (used, features)
+        gradient = gradient.at[level, entries[level]].set(summed, unique_indices=True)
     return gradient
 
 
@@ -325,14 +331,9 @@ def _interpolate_reverse_bwd(residuals, cotangent, perturbed, tables, plan: Hash
     n, levels, corners = plan.rows.shape
     features = tables.shape[-1]
     cotangent = cotangent.reshape(n, levels, features)
-    gradient = jnp.zeros_like(tables)
-    for level in range(levels):
-        contributions = plan.weights[:, level, :, None].astype(tables.dtype) * cotangent[:, level, None, :]
-        contributions = jnp.concatenate([contributions.reshape(n * corners, features),
-                                         jnp.zeros((1, features), tables.dtype)])
-        summed = contributions[plan.sources[level]].sum(axis=1)  # (used, features)
-        gradient = gradient.at[level, plan.entries[level]].set(summed, unique_indices=True)
-    return gradient
+    contributions = [(plan.weights[:, level, :, None].astype(tables.dtype) * cotangent[:, level, None, :])
+                     .reshape(n * corners, features) for level in range(levels)]
+    return _sum_onto_rows(tables, contributions, plan.entries, plan.sources)
 
 
 def make_encoding(name: str, *, key: PRNGKeyArray, frequencies: int = 8, sigma: float = 2.0,
