@@ -385,3 +385,23 @@ def cell_tensor_rows(stations, nodes_x, nodes_y, nodes_z) -> np.ndarray:
         return cell_tensor(jnp.asarray(nodes_x) - station[0], jnp.asarray(nodes_y) - station[1],
                            jnp.asarray(nodes_z) - station[2])
     return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(stations)))
+
+
+@pytest.mark.parametrize("xp", [np, jnp], ids=["numpy", "jax"])
+def test_arctan_ratio_is_the_principal_arctangent_to_float64_rounding(xp):
+    """The gz kernel's one-division arctangent against numpy's over 16 decades and both signs,
+    across its reduction boundaries, and its limits (denominator 0: +-pi/2; numerator 0: 0)."""
+    from gravuq.forward._prism import _TAN_PI_8, arctan_ratio
+
+    rng = np.random.default_rng(11)
+    numerator = rng.standard_normal(200_000) * 10.0 ** rng.uniform(-8, 8, 200_000)
+    denominator = rng.choice([-1.0, 1.0], 200_000) * 10.0 ** rng.uniform(-3, 3, 200_000)
+    edges = np.array([_TAN_PI_8, 1 / _TAN_PI_8, 1.0, np.nextafter(_TAN_PI_8, 0), np.nextafter(1 / _TAN_PI_8, 9)])
+    numerator = np.concatenate([numerator, edges, -edges, [0.0, 3.0, -3.0]])
+    denominator = np.concatenate([denominator, np.ones(10), [-2.0, 0.0, 0.0]])
+    with np.errstate(divide="ignore"):
+        expected = np.arctan(numerator / denominator)
+    found = np.asarray(arctan_ratio(xp.asarray(numerator), xp.asarray(denominator), xp=xp))
+    relative = np.abs(found - expected) / np.maximum(np.abs(expected), np.finfo(float).tiny)
+    assert relative.max() < 1e-15, (relative.max(), numerator[np.argmax(relative)], denominator[np.argmax(relative)])
+    assert found[-3] == 0.0 and found[-2] == math.pi / 2 and found[-1] == -math.pi / 2

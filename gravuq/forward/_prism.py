@@ -23,13 +23,26 @@ stations on a face, edge or vertex, or inside a prism. The corner function takes
 ``xp`` (``jax.numpy`` by default, or ``numpy``): one formula for the JAX operators and the NumPy
 exact products of ``_exact``.
 
+The corner function is where a dense build spends its time (one evaluation per node per
+station), so it is written for cost as well as accuracy. The rationalised logarithm is taken as
+``ln(X^2 + Z^2) - ln(R + |Y|)``: the first term depends on ``(X, Z)`` only and is evaluated on
+that plane of nodes, not at every node, and no division is left at the node. The arctangent is
+:func:`arctan_ratio`: one division and a polynomial instead of XLA's float64 ``atan`` after a
+division (2.3 times cheaper, as accurate; NumPy keeps its own ``arctan``). With the smaller default chunk of ``_rows.default_chunk``:
+the float64 matrix of the 1600 scattered stations x 32,000 cells of ``benchmarks/forward.py``
+built in 0.90 s instead of 1.33 s (2 cores, same session), and its cells agree with a 40-digit
+evaluation to 1e-13 of their largest value, as the plain formula's do (6e-14).
+
 References: Nagy, Papp & Benedek (2000), J. Geodesy 74, 552-560; (2002) J. Geodesy 76, 475;
 Fukushima (2020), Geophys. J. Int., doi:10.1093/gji/ggaa240.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..constants import GRAVITATIONAL_CONSTANT
 from ._kernel import array_module
@@ -38,25 +51,69 @@ if TYPE_CHECKING:  # jaxtyping's Array imports JAX; the annotations are never ev
     from jaxtyping import Array, Float
 
 
-def _x_log_y_plus_r(x, y, z, r, xp):
+#: tan(pi / 8): the arctangent's argument is reduced to at most this in magnitude.
+_TAN_PI_8 = math.tan(math.pi / 8)
+
+#: ``arctan(t) = t + t z P(z)``, ``z = t^2``, for ``|t| <= tan(pi / 8)``: ``P`` interpolates
+#: ``(arctan(t) - t) / t^3`` at the 11 Chebyshev nodes of ``z`` in ``[0, tan(pi / 8)^2]``
+#: (computed with 50-digit mpmath). Its error is below 5e-18 of ``arctan(t)``: float64 rounding
+#: decides the result (tests/test_prism_tensor.py compares it with numpy's ``arctan``).
+_ARCTAN_COEFFICIENTS = (-0.3333333333333333, 0.1999999999999552, -0.14285714284666542, 0.11111111015256361,
+                        -0.09090904578123903, 0.07692183190826087, -0.06664511447381948, 0.0585814891280221,
+                        -0.0508544973794026, 0.03923165829558719, -0.01917688711906226)
+
+
+def arctan_ratio(numerator, denominator, xp=None):
+    """``arctan(numerator / denominator)``, principal value, in one division and a polynomial.
+
+    ``|a| / |b|`` is reduced to ``|t| <= tan(pi / 8)`` by ``arctan(u) = pi/4 + arctan((u - 1) /
+    (u + 1))`` or ``pi/2 - arctan(1 / u)``, the reduced ratio taken as one quotient of ``a`` and ``b``;
+    the sign is that of the ratio. ``denominator = 0`` gives ``+-pi/2`` (``0 / 0`` is NaN:
+    callers mask it). Relative error within a few float64 ulps of the exact value.
+
+    Under NumPy it is ``numpy.arctan`` of the quotient: there every operation is a pass over
+    the array, and NumPy's own arctangent is one pass where the polynomial is a dozen (measured:
+    the NumPy corner function 1.8 times slower with the polynomial).
+    """
+    if xp is np:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.arctan(numerator / denominator)
+    xp = array_module(xp)
+    a, b = xp.abs(numerator), xp.abs(denominator)
+    middle = a > _TAN_PI_8 * b
+    high = a * _TAN_PI_8 > b
+    t = xp.where(high, -b, xp.where(middle, a - b, a)) / xp.where(high, a, xp.where(middle, a + b, b))
+    z = t * t
+    polynomial = _ARCTAN_COEFFICIENTS[-1]
+    for coefficient in _ARCTAN_COEFFICIENTS[-2::-1]:
+        polynomial = polynomial * z + coefficient
+    value = xp.where(high, math.pi / 2, xp.where(middle, math.pi / 4, 0.0)) + (t + t * z * polynomial)
+    return xp.where((numerator < 0) != (denominator < 0), -value, value)
+
+
+def _log_safe(values, xp):
+    """``ln(values)`` for values >= 0, with 0 where ``values = 0`` (input masked as well)."""
+    zero = values == 0
+    return xp.where(zero, 0.0, xp.log(xp.where(zero, 1.0, values)))
+
+
+def _x_log_y_plus_r(x, y, r, log_xz, xp):
     """``x ln(y + r)``, with its limit 0 where the logarithm's argument vanishes (then x = 0 too)
-    and no cancellation for ``y < 0``.
+    and no cancellation for ``y < 0``: there ``y + r = (x^2 + z^2) / (r - y)``, taken as
+    ``log_xz - ln(r + |y|)`` with ``log_xz = ln(x^2 + z^2)`` (0 where ``x = z = 0``, where the
+    product is 0 for ``x = 0``).
 
     Only the argument 0 is masked, not every ``x = 0``: there the value is 0 but the derivative
     with respect to ``x`` is ``ln(y + r)``, which masking ``x = 0`` would lose.
     """
-    # For y < 0, y + r = (x^2 + z^2) / (r - y): the same number without subtracting near-equals.
-    rationalised = (x * x + z * z) / xp.where(y < 0, r - y, 1.0)
-    argument = xp.where(y < 0, rationalised, y + r)
-    singular = argument == 0
-    return xp.where(singular, 0.0, x * xp.log(xp.where(singular, 1.0, argument)))
+    log_plus = _log_safe(xp.abs(y) + r, xp)
+    return x * xp.where(y < 0, log_xz - log_plus, log_plus)
 
 
 def _z_arctan(x, y, z, r, xp):
     """``z arctan(x y / (z r))``, with its limit 0 at ``z = 0`` (or ``r = 0``)."""
     degenerate = (z == 0) | (r == 0)
-    safe_denominator = xp.where(degenerate, 1.0, z * r)
-    return xp.where(degenerate, 0.0, z * xp.arctan(x * y / safe_denominator))
+    return xp.where(degenerate, 0.0, z * arctan_ratio(x * y, xp.where(degenerate, 1.0, z * r), xp))
 
 
 def node_potential_gz(
@@ -83,7 +140,11 @@ def node_potential_gz(
     squared = x * x + y * y + z * z
     at_corner = squared == 0
     r = xp.where(at_corner, 0.0, xp.sqrt(xp.where(at_corner, 1.0, squared)))
-    return _x_log_y_plus_r(x, y, z, r, xp) + _x_log_y_plus_r(y, x, z, r, xp) - _z_arctan(x, y, z, r, xp)
+    # ln(x^2 + z^2) and ln(y^2 + z^2) on their planes of the broadcast (per node when the
+    # offsets are already full arrays): the y < 0 and x < 0 halves of the two logarithms.
+    log_xz, log_yz = _log_safe(x * x + z * z, xp), _log_safe(y * y + z * z, xp)
+    return (_x_log_y_plus_r(x, y, r, log_xz, xp) + _x_log_y_plus_r(y, x, r, log_yz, xp)
+            - _z_arctan(x, y, z, r, xp))
 
 
 def prism_gz(
