@@ -168,3 +168,15 @@ def test_the_climbed_length_grid_finds_the_best_length_of_the_whole_grid(simulat
     assert model.info["hyperparameters"]["horizontal_length"] == pytest.approx(best)
     for length, value in climbed.items():  # the same fits, up to the optimiser's tolerance
         assert value == pytest.approx(sweep[length], abs=0.05)
+
+
+def test_the_numpy_gram_equals_the_differentiable_one(simulated):
+    """``StructureGram(...)(outer)`` (``H H^T`` with per-axis correlation roots, NumPy) is the
+    JAX ``G W R W G^T`` that the gradient goes through, for anisotropic lengths and depth weights."""
+    mesh, _, matrix, _, _ = simulated
+    builder = StructureGram(matrix, mesh)
+    for outer in ([np.log(LENGTH), np.log(60.0), 1.2], [np.log(30.0), np.log(400.0), 0.0]):
+        expected = np.asarray(builder._gram(jnp.asarray(outer)))
+        found = builder(np.asarray(outer))
+        np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+        assert np.array_equal(found, found.T)

@@ -21,7 +21,7 @@ import pytest
 import gravuq.outputs
 from gravuq.config import load_config
 from gravuq.errors import InputError
-from gravuq.forward import MemoryBudget, make_operator
+from gravuq.forward import make_operator
 from gravuq.forward._fft import _fft_size
 from gravuq.io import write_stations_csv
 from gravuq.io._json import metrics_json

@@ -26,7 +26,7 @@ METHODS = {"deterministic": deterministic, "tikhonov": tikhonov, "gaussian": gau
            "svgd": svgd, "last_layer": last_layer, "mcmc": mcmc_method}
 
 __all__ = [
-    "METHODS", "GaussianPosterior", "GaussianPrior", "Hooks", "InverseProblem", "MethodResult", "PriorSettings",
+    "METHODS", "GaussianPosterior", "GaussianPrior", "Hooks", "InverseProblem", "MethodResult", "PriorSettings", "ProbabilisticModel",
     "TrainingRecord", "build_model", "depth_weighting", "deterministic", "ensemble", "gaussian", "gaussian_moments",
     "gaussian_posterior", "last_layer", "mcmc_method", "rml_solutions", "svgd", "tikhonov",
 ]

@@ -226,7 +226,9 @@ def _reference_precision(prior):
 
 def _derivatives(fn, u):
     """fn, fn' and fn'' of an elementwise function at u."""
-    first = lambda v: jax.grad(lambda w: jnp.sum(fn(w)))(v)
+    def first(v):
+        return jax.grad(lambda w: jnp.sum(fn(w)))(v)
+
     return fn(u), first(u), jax.grad(lambda v: jnp.sum(first(v)))(u)
 
 
