@@ -109,6 +109,25 @@ def test_outline_follows_cell_faces():
     _common.plt.close(figure)
 
 
+def test_hatching_covers_exactly_the_unresolved_cells():
+    """Runs of masked cells along a row are one box each; together they cover the masked cells
+    and nothing else (non-uniform widths, runs touching both edges, an empty row)."""
+    rng = np.random.default_rng(2)
+    mask = rng.uniform(size=(5, 9)) < 0.6
+    mask[0], mask[1], mask[2, 0], mask[2, -1] = True, False, True, True
+    x_nodes, y_nodes = np.cumsum(rng.uniform(1, 3, 10)), np.cumsum(rng.uniform(1, 3, 6))
+    figure, axis = _common.plt.subplots()
+    _common.mark_unresolved(axis, x_nodes, y_nodes, mask)
+    covered = np.zeros(mask.shape, int)
+    centres_x, centres_y = 0.5 * (x_nodes[1:] + x_nodes[:-1]), 0.5 * (y_nodes[1:] + y_nodes[:-1])
+    for path in axis.collections[0].get_paths():
+        (west, south), (east, north) = path.vertices.min(0), path.vertices.max(0)
+        covered += np.outer((centres_y > south) & (centres_y < north), (centres_x > west) & (centres_x < east))
+    assert np.array_equal(covered, mask.astype(int))  # every masked cell once, no other
+    assert len(axis.collections[0].get_paths()) < mask.sum()
+    _common.plt.close(figure)
+
+
 def test_unresolved_cells_are_hatched(mesh, captured):
     std = np.full(mesh.shape, 10.0)
     unresolved = np.zeros(mesh.shape, bool)
