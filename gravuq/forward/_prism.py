@@ -28,10 +28,11 @@ station), so it is written for cost as well as accuracy. The rationalised logari
 ``ln(X^2 + Z^2) - ln(R + |Y|)``: the first term depends on ``(X, Z)`` only and is evaluated on
 that plane of nodes, not at every node, and no division is left at the node. The arctangent is
 :func:`arctan_ratio`: one division and a polynomial instead of XLA's float64 ``atan`` after a
-division (2.3 times cheaper, as accurate; NumPy keeps its own ``arctan``). With the smaller default chunk of ``_rows.default_chunk``:
-the float64 matrix of the 1600 scattered stations x 32,000 cells of ``benchmarks/forward.py``
-built in 0.90 s instead of 1.33 s (2 cores, same session), and its cells agree with a 40-digit
-evaluation to 1e-13 of their largest value, as the plain formula's do (6e-14).
+division (2.3 times cheaper, as accurate; NumPy keeps its own ``arctan``). With the smaller
+default chunk of ``_rows.default_chunk``, the float64 matrix of the 1600 scattered stations x
+32,000 cells of ``benchmarks/forward.py`` is built in 0.90 s instead of 1.33 s (2 cores, same
+session), and its cells agree with a 40-digit evaluation to 1e-13 of their largest value, as the
+plain formula's do (6e-14).
 
 References: Nagy, Papp & Benedek (2000), J. Geodesy 74, 552-560; (2002) J. Geodesy 76, 475;
 Fukushima (2020), Geophys. J. Int., doi:10.1093/gji/ggaa240.
