@@ -28,9 +28,10 @@ They maximise the log evidence ``log N(d; 0, Sigma)`` (type-II maximum likelihoo
 Williams 2006, chapter 5). The expensive part, ``K``, depends only on ``(beta, L_h, L_v)``: the
 optimisation is profiled, an outer L-BFGS-B over ``(log L_h, log L_v, beta)`` whose every point
 builds ``K`` once (``N^2 x cells`` products) and maximises over ``(log sigma, log alpha, log tau)``
-(one Cholesky of the station system per evaluation). Gradients are JAX's: of the inner objective
-through the Cholesky, and of the profiled objective by the envelope theorem, ``dE*/dθ = <dE/dK,
-dK/dθ>`` at the inner optimum, one reverse-mode pass through ``K``. Everything is float64.
+(one Cholesky of the station system per evaluation). The inner objective's gradient is in closed
+form (a Cholesky factor and its triangular inverse, :mod:`._station_evidence`); the profiled
+objective's by the envelope theorem, ``dE*/dθ = <dE/dK, dK/dθ>`` at the inner optimum, one JAX
+reverse-mode pass through ``K``. Everything is float64.
 
 The evidence is one score; :func:`leave_one_out` gives the other, the closed-form leave-one-out
 predictive of every station (R&W eq. 5.12): ``mean_i = d_i - [Sigma^-1 d]_i / [Sigma^-1]_ii``,
