@@ -371,3 +371,33 @@ def test_separable_grid_plan_equals_the_per_point_interpolation_and_its_transpos
     vjp_point = jax.vjp(lambda t: features(t, point_plan, True), encoding.tables)[1](cotangent)[0]
     np.testing.assert_allclose(vjp_grid, vjp_point, rtol=1e-5, atol=1e-5)
     assert float(jnp.max(jnp.abs(vjp_point))) > 1.0  # the transposes are not trivially zero
+
+
+def test_the_rows_a_restriction_drops_do_not_move_the_outputs():
+    """Points.restrict keeps exactly the hash-table rows the outputs depend on: a tangent on the
+    dropped rows changes no output (JVP), the gradient is zero on them (VJP), and expand puts
+    the kept rows back; for the separable plan and the per-point one."""
+    mesh = TensorMesh([30.0] * 7 + [60.0, 90.0], [40.0] * 6, [100.0, 50.0, 25.0, 25.0, 10.0], (0.0, 0.0, -210.0))
+    field = DensityField(encoding="hash", width=8, hash_levels=3, hash_table_size=2**10, hash_base_resolution=2,
+                         hash_max_resolution=16, head="linear", key=jax.random.key(6))
+    centres = np.asarray(Normaliser.for_mesh(mesh)(mesh.cell_centers))
+    params, static = trainable(field)
+    tangent = jax.tree.map(lambda x: jax.random.normal(jax.random.key(7), x.shape, x.dtype), params)
+    weights = jax.random.normal(jax.random.key(8), (mesh.n_cells,))
+    for coordinates, kind in ((centres, GridPlan), (centres[np.random.default_rng(1).permutation(mesh.n_cells)], HashPlan)):
+        points = field.points(coordinates)
+        assert isinstance(points.plan, kind)
+
+        def output(p, forward_mode=False, points=points):
+            return eqx.combine(p, static).density(points, forward_mode=forward_mode)
+
+        kept = points.expand(points.restrict(tangent), params)
+        kept_rows = sum(rows.shape[0] for rows in points.restrict(params).encoding.tables.levels)
+        assert 0 < kept_rows < 0.5 * field.encoding.tables.shape[0] * field.encoding.tables.shape[1]
+        full = jax.jvp(lambda p: output(p, True), (params,), (tangent,))[1]
+        np.testing.assert_allclose(jax.jvp(lambda p: output(p, True), (params,), (kept,))[1], full, rtol=1e-5, atol=1e-6)
+        gradient = jax.grad(lambda p: jnp.vdot(weights, output(p)))(params)
+        back = points.expand(points.restrict(gradient), params)
+        for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(gradient)):
+            np.testing.assert_array_equal(a, b)
+        assert float(jnp.max(jnp.abs(gradient.encoding.tables))) > 0.0

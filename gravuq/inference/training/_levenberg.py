@@ -23,7 +23,11 @@ function, does not fit here). The system is solved by a fixed number of precondi
 gradient iterations (:func:`conjugate_gradients`; a tolerance test would make the count, and so the
 result, depend on rounding, which differs between device layouts) with
 ``D`` as a Jacobi preconditioner, ``diag(J^T J)`` estimated by Hutchinson's estimator,
-``E[(J^T z)^2]`` over Rademacher probes ``z``. The step is accepted when the actual decrease of
+``E[(J^T z)^2]`` over Rademacher probes ``z``. The solve runs over the weights the outputs at the
+cells depend on (:meth:`gravuq.model.Points.restrict`: a hash table's rows no cell reads have zero
+Jacobian columns, so CG would leave them at zero while carrying them through every iteration; on
+the real survey's 40,128 cells the cells read 7 % of the 262,144 rows, and a CG iteration of 10
+members took 90 ms instead of 130). The step is accepted when the actual decrease of
 ``|r|^2 / 2`` is a positive fraction ``rho`` of the decrease the linear model predicts, and
 ``lambda`` follows Nielsen's rule: times ``max(1/3, 1 - (2 rho - 1)^3)`` after a success, times
 a factor that doubles with each consecutive failure otherwise. Gravity is linear in density, so
@@ -159,6 +163,18 @@ class LevenbergMarquardt(StepRule):
                 cells = cells + objective.prior.whiten_transpose(white_part).astype(out.dtype)
             return pullback(objective.cotangent_output(cells))[0]
 
+        # The solve runs over the weights the outputs depend on (the hash-table rows the cells
+        # read, see gravuq.model.Points.restrict): the others have zero Jacobian columns, so CG
+        # would leave them at zero anyway, at the cost of carrying them through every iteration.
+        restrict, expand = network.support(coordinates, params)
+        full_jacobian, full_transpose = jacobian, transpose
+
+        def jacobian(v):
+            return full_jacobian(expand(v))
+
+        def transpose(pair):
+            return restrict(full_transpose(pair))
+
         gradient = transpose((data, white))
 
         def probe(probe_key):
@@ -172,9 +188,10 @@ class LevenbergMarquardt(StepRule):
         estimate = _tree_map(lambda x: jnp.mean(x, axis=0), jax.lax.map(probe, jax.random.split(key, self.probes)))
         first = sum(jnp.sum(x) for x in jax.tree.leaves(previous)) == 0
         weight = jnp.where(first, 0.0, self.memory)
-        diagonal = _tree_map(lambda old, new: weight * old + (1.0 - weight) * new, previous, estimate)
-        leaves = jax.tree.leaves(diagonal)
-        mean = sum(jnp.sum(x) for x in leaves) / sum(x.size for x in leaves)
+        diagonal = _tree_map(lambda old, new: weight * old + (1.0 - weight) * new, restrict(previous), estimate)
+        # The mean over all the weights, the rows no cell reads included (as zeros): the floor
+        # does not depend on how many rows the restriction leaves out.
+        mean = sum(jnp.sum(x) for x in jax.tree.leaves(diagonal)) / sum(x.size for x in jax.tree.leaves(params))
         scaling = _tree_map(lambda x: x + self.floor * mean + jnp.finfo(x.dtype).tiny, diagonal)
 
         def normal(v):
@@ -187,6 +204,7 @@ class LevenbergMarquardt(StepRule):
         delta = _tree_map(lambda d: jnp.where(jnp.isfinite(d), d, 0.0), solution)
         predicted_pair = jacobian(delta)
         predicted = -(_dot(gradient, delta) + half_squares(predicted_pair))
+        delta = expand(delta)
         trial = _tree_map(jnp.add, params, delta)
         trial_pair = residuals(output(trial))
         trial_cost = half_squares(trial_pair)
@@ -216,7 +234,7 @@ class LevenbergMarquardt(StepRule):
             trial = _tree_map(lambda a, b: a + length * b, params, delta)
         new_params = _tree_map(lambda a, b: jnp.where(accepted, a, b), trial, params)
         finite = jax.tree.reduce(jnp.logical_and, _tree_map(lambda g: jnp.all(jnp.isfinite(g)), gradient))
-        return new_params, damping, growth, diagonal, loss, chi2, finite, accepted
+        return new_params, damping, growth, expand(diagonal), loss, chi2, finite, accepted
 
 
 __all__ = ["DampingState", "LevenbergMarquardt"]

@@ -24,6 +24,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float
 
+from ...model import Points
 from ._objective import Objective
 from ._stein import SteinKernel
 
@@ -53,6 +54,14 @@ class Network(eqx.Module):
         """One member's network output at ``coordinates`` (normalised ``(cells, 3)``, or
         :class:`gravuq.model.Points`); ``forward_mode`` for Jacobian-vector products."""
         return eqx.combine(params, self.static).density(coordinates, forward_mode=forward_mode)
+
+    def support(self, coordinates, like):
+        """``(restrict, expand)``: one member's weights (shaped as ``like``) cut to those its
+        outputs at ``coordinates`` depend on, and back (:meth:`gravuq.model.Points.restrict`);
+        identities for plain coordinates."""
+        if not isinstance(coordinates, Points):
+            return (lambda tree: tree), (lambda tree: tree)
+        return coordinates.restrict, lambda tree: coordinates.expand(tree, like)
 
     def points(self, params, coordinates):
         """``coordinates`` prepared once for every evaluation (by the first member's model)."""
