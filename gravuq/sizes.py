@@ -160,6 +160,11 @@ def check_sizes(config: Config, n_cells: int, n_stations: int, budget: MemoryBud
     budget.require(3 * 8.0 * draws * (n_cells + n_stations), f"{where}{key}",
                    f"lower {key} (now {draws} draws), or raise [forward] memory_limit_gb",
                    item=f"{draws} posterior draws of {n_cells} cells and {n_stations} stations: ")
+    if method == "mcmc" and inference.mcmc_prior == "truncated":
+        # Exact HMC holds the posterior covariance, its Cholesky factor and the prior's, float64.
+        budget.require(3 * 8.0 * n_cells**2, f"{where}[inference] mcmc_prior = \"truncated\"",
+                       "use a coarser [mesh], or raise [forward] memory_limit_gb",
+                       item=f"the {n_cells} x {n_cells} posterior covariance, its factor and the prior's: ")
     if method not in NETWORK_METHODS:
         return
     networks = 1 if method in ("deterministic", "last_layer") else inference.members

@@ -94,3 +94,35 @@ def test_a_problem_over_the_budget_exits_2_before_any_work(folder):
     assert "too_big.toml" in message and "mcmc_max_seconds = 1" in message and "gradient evaluations" in message
     assert "Traceback" not in result.output
     assert not (folder / "results_too_big" / "metrics.json").exists()
+
+
+def test_truncated_prior_is_the_exact_gaussian_where_the_bounds_do_not_bind_and_bounded_where_they_do(folder):
+    """mcmc_prior = "truncated": the shared prior, its correlations included, truncated to [model]
+    bounds and sampled by exact HMC. Far bounds: the exact Gaussian posterior within
+    Monte-Carlo error; [0, 600]: no draw outside, the bound binds."""
+    inference = ('mcmc_prior = "truncated"\nprior_scale = "fixed"\nprior_std = 100.0\nprior_correlation_length = 60.0\n'
+                 'noise = "stated"\nnuts_chains = 2\nnuts_warmup = 20\nnuts_samples = 500\n')
+    wide = prepare(load_config(_config(folder, "truncated_wide", inference, bounds="[-1e5, 1e5]")))
+    sampled, exact = recover(wide, "mcmc"), recover(wide, "gaussian")
+    mean, variance = exact.result.moments
+    sd = np.sqrt(variance)
+    draws = sampled.draws.reshape(2, 500, -1)
+    ess = az.ess(az.convert_to_dataset({"m": draws}))["m"].values
+    assert sampled.metrics["sampler"].startswith("exact HMC") and sampled.metrics["rhat_max"] < 1.05
+    assert sampled.metrics["bounces_per_trajectory_mean"] == 0.0
+    assert np.all(np.abs(sampled.summary.mean - mean) < Z * sd / np.sqrt(ess))
+    ess_squares = az.ess(az.convert_to_dataset({"m": (draws - mean) ** 2}))["m"].values
+    assert np.all(np.abs(sampled.summary.std / sd - 1) < Z * 0.5 * np.sqrt(2 / ess_squares))
+    bounded = recover(prepare(load_config(_config(folder, "truncated_box", inference))), "mcmc")
+    assert bounded.metrics["draws_outside_bounds"] == 0 and bounded.metrics["bounces_per_trajectory_mean"] > 1
+    assert bounded.draws.min() >= 0.0 and np.quantile(bounded.draws, 0.05, axis=0).min() >= 0.0
+    assert np.quantile(exact.draws, 0.05, axis=0).min() < 0.0
+
+
+def test_a_truncated_run_over_the_budget_exits_2_naming_exact_hmc(folder):
+    path = _config(folder, "truncated_too_big", 'mcmc_prior = "truncated"\nmcmc_max_seconds = 0.001\n' + NUTS)
+    result = invoke("ensemble", path, "-q")
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "truncated_too_big.toml" in message and "exact HMC" in message and "mcmc_max_seconds" in message
+    assert "Traceback" not in result.output

@@ -94,9 +94,11 @@ class InferenceConfig(_Section):
     nuts_chains: int = setting(2, integer(1), "NUTS chains (last_layer and mcmc)")
     nuts_warmup: int = setting(500, integer(1), "NUTS warm-up steps per chain (last_layer and mcmc)")
     nuts_samples: int = setting(500, integer(1), "NUTS samples per chain (last_layer and mcmc)")
-    mcmc_prior: str = setting("box", choice("box", "mixture", "normal"),
+    mcmc_prior: str = setting("box", choice("box", "mixture", "normal", "truncated"),
                               "mcmc: box (uniform within [model] bounds) | mixture (background + body, truncated "
-                              "to [model] bounds) | normal (the shared prior's per-cell std, cells independent)")
+                              "to [model] bounds) | normal (the shared prior's per-cell std, cells independent) | "
+                              "truncated (the shared prior, correlations included, truncated to [model] bounds; "
+                              "sampled by exact HMC, not NUTS)")
     mcmc_max_seconds: float = setting(600.0, number(0, exclusive=True),
                                       "mcmc: refuse a run whose estimated time exceeds this, s")
     mcmc_background_std: float = setting(20.0, number(0, exclusive=True),

@@ -82,6 +82,23 @@ def gaussian_moments(matrix, data, std, prior: GaussianPrior):
 
 
 @jax.jit
+def _dense_posterior(matrix, data, std, prior: GaussianPrior):
+    gc, factor = station_system(matrix, std, prior)
+    mean = gc.T @ jsl.cho_solve((factor, True), data)
+    reduction = jsl.solve_triangular(factor, gc, lower=True)
+    covariance = prior.covariance_apply(jnp.eye(gc.shape[1], dtype=gc.dtype)) - reduction.T @ reduction
+    return mean, 0.5 * (covariance + covariance.T)
+
+
+def gaussian_covariance(matrix, data, std, prior: GaussianPrior) -> tuple[np.ndarray, np.ndarray]:
+    """The exact posterior mean (kg/m^3) and full covariance ``C - C G^T S^-1 G C`` ((kg/m^3)^2,
+    ``(cells, cells)``, float64: cells^2 x 8 bytes) for the dense ``matrix`` (mGal per kg/m^3)."""
+    as64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
+    mean, covariance = _dense_posterior(as64(matrix), as64(data), as64(std), prior)
+    return np.asarray(mean), np.asarray(covariance)
+
+
+@jax.jit
 def _predictive(matrix, data, std, prior: GaussianPrior, held):
     gc, factor = station_system(matrix, std, prior)
     cross = prior.covariance_apply(held) @ matrix.T  # H C G^T, (held, stations)

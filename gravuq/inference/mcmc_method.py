@@ -31,10 +31,12 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
+from .exact_hmc import MAX_BOUNCES, estimate_seconds, sample_truncated_gaussian
+from .linear_gaussian import gaussian_covariance
 from .mcmc import BoxPrior, MixturePrior, NormalPrior, estimate_cost, sample_posterior
 from .problem import Hooks, InverseProblem, MethodResult
 
-PRIORS = ("box", "mixture", "normal")
+PRIORS = ("box", "mixture", "normal", "truncated")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,16 @@ class McmcSettings:
 def check_budget(settings: McmcSettings, cells: int, stations: int) -> None:
     """Refuse (:class:`InputError`, naming the keys to change) a run whose expected time
     exceeds ``settings.max_seconds``, before any work."""
+    if settings.prior == "truncated":
+        trajectories = settings.chains * (settings.warmup + settings.samples)
+        seconds = estimate_seconds(cells, trajectories)
+        if seconds > settings.max_seconds:
+            raise InputError(
+                f"{settings.source}: [inference] mcmc_prior = \"truncated\" (exact HMC) would take about "
+                f"{seconds:.0f} s for {trajectories} trajectories over {cells} cells (about {1.5 * cells:.0f} wall "
+                f"bounces each), more than [inference] mcmc_max_seconds = {settings.max_seconds:g}. Raise "
+                "mcmc_max_seconds, lower nuts_chains, nuts_warmup or nuts_samples, or use a coarser [mesh]")
+        return
     cost = estimate_cost(cells, stations, chains=settings.chains, warmup=settings.warmup, samples=settings.samples)
     if cost.seconds > settings.max_seconds:
         raise InputError(
@@ -109,9 +121,55 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+def _diagnostics(draws: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Per-cell rank-normalised split R-hat and the worst cells' R-hat and bulk and tail ESS
+    (ArviZ) of draws ``(chains, samples, cells)``."""
+    import arviz as az
+
+    posterior = az.convert_to_dataset({"density": draws})
+    rhat = az.rhat(posterior, method="rank")["density"].values
+    ess = {way: float(np.min(az.ess(posterior, method=way)["density"].values)) for way in ("bulk", "tail")}
+    return rhat, {"rhat_max": _finite(float(np.max(rhat))), "ess_bulk_min": _finite(ess["bulk"]),
+                  "ess_tail_min": _finite(ess["tail"]), "rhat_above_1_01_cells": int(np.sum(np.nan_to_num(rhat) > 1.01))}
+
+
+def _run_truncated(problem: InverseProblem, settings: McmcSettings, key, hooks: Hooks) -> MethodResult:
+    """Exact-HMC draws (:mod:`gravuq.inference.exact_hmc`) from the exact Gaussian posterior of the
+    shared prior (correlations included) truncated to ``settings.bounds``."""
+    cells = problem.mesh.n_cells
+    check_budget(settings, cells, problem.n_stations)
+    lower, upper = (float(b) for b in settings.bounds)
+    shared, shared_info = problem.prior()
+    mean, covariance = gaussian_covariance(problem.dense(), problem.data, problem.std, shared)
+    hooks.log(f"mcmc: exact HMC on the {cells}-cell Gaussian posterior truncated to [{lower:g}, {upper:g}] kg/m^3, "
+              f"{settings.chains} chains x ({settings.warmup} + {settings.samples}) trajectories (about "
+              f"{estimate_seconds(cells, settings.chains * (settings.warmup + settings.samples)):.0f} s expected)")
+    result = sample_truncated_gaussian(mean, covariance, lower, upper, key, chains=settings.chains,
+                                       warmup=settings.warmup, samples=settings.samples)
+    rhat, diagnostics = _diagnostics(result.draws)
+    hooks.log(f"mcmc: R-hat max {diagnostics['rhat_max']}, bulk ESS min {diagnostics['ess_bulk_min']:.0f}, "
+              f"{result.bounces.mean():.0f} wall bounces a trajectory, {result.run_s:.1f} s sampling "
+              f"(+{result.setup_s:.1f} s factorising)")
+    if result.truncated:
+        hooks.log(f"warning: mcmc: {result.truncated} trajectories stopped at {MAX_BOUNCES} bounces before their end")
+    draws = result.draws.reshape(-1, cells)
+    prior_variance = np.asarray(shared.variance(), np.float64)
+    info = {"mcmc_prior": {"kind": "truncated (the shared Gaussian prior truncated to the bounds)", "lower": lower,
+                           "upper": upper, "shared_prior": shared_info},
+            "sampler": "exact HMC (Pakman & Paninski 2014)", "chains": settings.chains,
+            "draws_per_chain": settings.samples, "warmup_per_chain": settings.warmup, **diagnostics,
+            "bounces_per_trajectory_mean": float(result.bounces.mean()), "trajectories_cut": result.truncated,
+            "sampling_s": result.run_s, "setup_s": result.setup_s,
+            "draws_outside_bounds": int(np.sum((draws < lower) | (draws > upper)))}
+    return MethodResult(draws, prior_variance=prior_variance, chains=settings.chains, info=info)
+
+
 def run(problem: InverseProblem, settings: McmcSettings, key, hooks: Hooks = Hooks()) -> MethodResult:
     """NUTS draws ``(chains * samples, cells)`` kg/m^3 under the prior of ``settings``, from
-    ``key``; the diagnostics (R-hat, bulk and tail ESS, divergences, cost) in ``info``."""
+    ``key`` (exact HMC for the truncated Gaussian); the diagnostics (R-hat, bulk and tail ESS,
+    divergences, cost) in ``info``."""
+    if settings.prior == "truncated":
+        return _run_truncated(problem, settings, key, hooks)
     cells, stations = problem.mesh.n_cells, problem.n_stations
     check_budget(settings, cells, stations)
     estimate = estimate_cost(cells, stations, chains=settings.chains, warmup=settings.warmup,
