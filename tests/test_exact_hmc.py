@@ -79,3 +79,33 @@ def test_one_dimension_matches_scipy_truncnorm(mean):
     assert draws.min() >= lower and draws.max() <= upper
     assert abs(draws.mean() - law.mean()) < Z * law.std() / np.sqrt(effective)
     assert abs(draws.std() / law.std() - 1) < Z * np.sqrt(1 / effective)
+
+
+def test_a_gravity_posterior_truncated_at_zero_matches_rejection_sampling():
+    """Six cells under four stations (the data fix combinations of cells, so the posterior is
+    strongly correlated and many walls are met), prior sd 100 kg/m^3, bounds [0, 600]."""
+    from gravuq.forward import sensitivity_matrix
+    from gravuq.inference.linear_gaussian import gaussian_covariance
+    from gravuq.inference.prior import GaussianPrior
+    from gravuq.mesh import TensorMesh
+
+    mesh = TensorMesh.uniform((0.0, 0.0, -100.0), (50.0, 50.0, 50.0), (3, 2, 1))
+    # (Six cells: the rejection sampler keeps about 1 % of its draws.)
+    stations = np.array([[25.0, 25.0, 1.0], [125.0, 25.0, 1.0], [75.0, 75.0, 1.0], [125.0, 75.0, 1.0]])
+    matrix = np.asarray(sensitivity_matrix(mesh, stations, dtype="float64"))
+    truth = np.zeros(mesh.n_cells)
+    truth[[1, 4]] = 200.0
+    std = np.full(4, 0.01 * np.abs(matrix @ truth).max())
+    data = matrix @ truth + np.random.default_rng(4).normal(0.0, std)
+    prior = GaussianPrior.build(mesh, 100.0)
+    mean, covariance = gaussian_covariance(matrix, data, std, prior)
+    result = sample_truncated_gaussian(mean, covariance, 0.0, 600.0, jax.random.key(5), chains=4, samples=1500)
+    draws = result.draws.reshape(-1, mesh.n_cells)
+    assert result.bounces.mean() > 2
+    exact = np.random.default_rng(6).multivariate_normal(mean, covariance, size=2_000_000)
+    exact = exact[np.all((exact >= 0.0) & (exact <= 600.0), axis=1)]
+    assert exact.shape[0] > 5000
+    effective = draws.shape[0] / 4
+    sd = exact.std(axis=0)
+    assert np.all(np.abs(draws.mean(axis=0) - exact.mean(axis=0)) < Z * sd / np.sqrt(effective))
+    assert np.all(np.abs(draws.std(axis=0) / sd - 1) < Z * np.sqrt(1 / effective) + Z / np.sqrt(exact.shape[0]))
