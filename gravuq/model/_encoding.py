@@ -185,8 +185,8 @@ class GridPlan(eqx.Module):
     """The trilinear interpolation of a hash grid at the centres of a tensor mesh, separably.
 
     At a tensor grid of points the trilinear weights factor over the axes, so per level the
-    features are ``V`` (the table rows of the box of grid vertices the points fall in, ``(mz,
-    my, mx, features)``, one gather) contracted with three small interpolation matrices
+    features are ``V`` (the table rows of the grid vertices on the vertex planes some point's
+    grid cell touches, per axis, ``(mz, my, mx, features)``, one gather) contracted with three small interpolation matrices
     ``weights[level]`` = ``(Wz (nz, mz), Wy (ny, my), Wx (nx, mx))``, two non-zeros a row. That
     reads each vertex once instead of eight times per point, and the contractions are dense
     products; the result equals :class:`HashPlan`'s to rounding. ``rows[level]`` ``(mz, my,
@@ -204,18 +204,21 @@ class GridPlan(eqx.Module):
         dtype = encoding.tables.dtype
         weights, rows, entries, sources = [], [], [], []
         for resolution in encoding.resolutions:
-            matrices, starts = [], []
+            matrices, used = [], []
             for values in axes:
                 lower, fraction = _cell_and_fraction(np.asarray(values, dtype), resolution, np)
-                start = int(lower.min())
-                matrix = np.zeros((values.size, int(lower.max()) + 2 - start), np.float64)
-                matrix[np.arange(values.size), lower - start] = 1.0 - fraction
-                matrix[np.arange(values.size), lower - start + 1] = fraction
+                # The vertex planes some cell reads (both sides of its grid cell): all of them
+                # where the level is coarser than the mesh, one in three or fewer where it is
+                # finer (B1's 21 cells across a level of 64: 42 of the box's 65 planes).
+                planes = np.unique(np.concatenate([lower, lower + 1]))
+                column = np.searchsorted(planes, lower)
+                matrix = np.zeros((values.size, planes.size), np.float64)
+                matrix[np.arange(values.size), column] = 1.0 - fraction
+                matrix[np.arange(values.size), column + 1] = fraction
                 matrices.append(matrix)
-                starts.append(start)
+                used.append(planes)
             shape = tuple(m.shape[1] for m in matrices)  # (mx, my, mz)
-            vz, vy, vx = np.meshgrid(*(np.arange(size) + start for size, start in zip(shape[::-1], starts[::-1])),
-                                     indexing="ij")
+            vz, vy, vx = np.meshgrid(*used[::-1], indexing="ij")
             # The index of every vertex at once, in NumPy (uint32 products wrap as in JAX).
             level_rows = np.asarray(encoding._index(np.stack([vx.ravel(), vy.ravel(), vz.ravel()]).astype(np.int64),
                                                     resolution))
