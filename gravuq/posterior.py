@@ -15,6 +15,17 @@ from scipy import special, stats
 Q_LOW, Q_HIGH = 0.05, 0.95
 
 
+def chain_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell of MCMC draws ``(chains, samples, cells)``: rank-normalised split R-hat (NaN with
+    one chain), bulk and tail effective sample sizes (ArviZ; Vehtari et al. 2021)."""
+    import arviz as az
+
+    posterior = az.convert_to_dataset({"density": draws})
+    rhat = az.rhat(posterior, method="rank")["density"].values
+    ess_bulk, ess_tail = (az.ess(posterior, method=way)["density"].values for way in ("bulk", "tail"))
+    return rhat, ess_bulk, ess_tail
+
+
 @dataclass(frozen=True)
 class Summary:
     """Per-cell posterior summaries, each ``(cells,)``: ``mean``, ``std``, ``q05``, ``q95`` in

@@ -57,6 +57,7 @@ from jax.scipy.special import ndtr
 from jax.scipy.stats import norm
 
 from ..errors import InputError
+from ..posterior import chain_diagnostics
 
 #: D's floor as a fraction of the prior's precision in u (the whitening is at most 2x wider);
 #: chains start uniformly in ``[-INIT_RADIUS, INIT_RADIUS]`` in ``z``; Newton stops when half its
@@ -451,8 +452,6 @@ def sample_posterior(matrix, data, std, prior, key, *, chains: int = 2, warmup: 
     ``progress`` prints a line per chain. A dense mass matrix needs far more warm-up draws than
     cells (a warning says so). With ``max_seconds`` a too-large :func:`estimate_cost` raises.
     """
-    import arviz as az
-
     start = time.perf_counter()
     stations, cells = np.shape(matrix)
     _check("sample_posterior", lambda: np.shape(data) == np.shape(std) == (stations,),
@@ -490,9 +489,7 @@ def sample_posterior(matrix, data, std, prior, key, *, chains: int = 2, warmup: 
     z, warmup_steps, steps, divergences, step_size, accept_rate = (np.concatenate(x) for x in zip(*outputs))
 
     draws = np.asarray(_to_density(prior, target.unconstrained(jnp.asarray(z)), clip=True))
-    posterior = az.convert_to_dataset({"density": draws})
-    rhat = az.rhat(posterior, method="rank")["density"].values
-    ess_bulk, ess_tail = (az.ess(posterior, method=way)["density"].values for way in ("bulk", "tail"))
+    rhat, ess_bulk, ess_tail = chain_diagnostics(draws)
     return McmcResult(draws, rhat, ess_bulk, ess_tail, float(np.max(rhat)), float(np.min(ess_bulk)),
                       float(np.min(ess_tail)), int(divergences.sum()), step_size, accept_rate, int(steps.sum()),
                       int(warmup_steps.sum()), time.perf_counter() - start, compile_s, run_s,

@@ -31,6 +31,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
+from ..posterior import chain_diagnostics
 from .exact_hmc import MAX_BOUNCES, estimate_seconds, sample_truncated_gaussian
 from .linear_gaussian import gaussian_covariance
 from .mcmc import BoxPrior, MixturePrior, NormalPrior, estimate_cost, sample_posterior
@@ -122,15 +123,12 @@ def _finite(value: float) -> float | None:
 
 
 def _diagnostics(draws: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Per-cell rank-normalised split R-hat and the worst cells' R-hat and bulk and tail ESS
-    (ArviZ) of draws ``(chains, samples, cells)``."""
-    import arviz as az
-
-    posterior = az.convert_to_dataset({"density": draws})
-    rhat = az.rhat(posterior, method="rank")["density"].values
-    ess = {way: float(np.min(az.ess(posterior, method=way)["density"].values)) for way in ("bulk", "tail")}
-    return rhat, {"rhat_max": _finite(float(np.max(rhat))), "ess_bulk_min": _finite(ess["bulk"]),
-                  "ess_tail_min": _finite(ess["tail"]), "rhat_above_1_01_cells": int(np.sum(np.nan_to_num(rhat) > 1.01))}
+    """Per-cell R-hat and the worst cells' R-hat and bulk and tail ESS of draws ``(chains,
+    samples, cells)``, for metrics.json."""
+    rhat, ess_bulk, ess_tail = chain_diagnostics(draws)
+    return rhat, {"rhat_max": _finite(float(np.max(rhat))), "ess_bulk_min": _finite(float(np.min(ess_bulk))),
+                  "ess_tail_min": _finite(float(np.min(ess_tail))),
+                  "rhat_above_1_01_cells": int(np.sum(np.nan_to_num(rhat) > 1.01))}
 
 
 def _run_truncated(problem: InverseProblem, settings: McmcSettings, key, hooks: Hooks) -> MethodResult:
@@ -153,7 +151,10 @@ def _run_truncated(problem: InverseProblem, settings: McmcSettings, key, hooks: 
     if result.truncated:
         hooks.log(f"warning: mcmc: {result.truncated} trajectories stopped at {MAX_BOUNCES} bounces before their end")
     draws = result.draws.reshape(-1, cells)
-    prior_variance = np.asarray(shared.variance(), np.float64)
+    # Per cell, the variance of the prior's marginal truncated as a 1-D normal: exact for
+    # independent cells, an approximation where the shared prior correlates them.
+    prior_sd = np.sqrt(np.asarray(shared.variance(), np.float64))
+    prior_variance = stats.truncnorm(lower / prior_sd, upper / prior_sd, scale=prior_sd).var()
     info = {"mcmc_prior": {"kind": "truncated (the shared Gaussian prior truncated to the bounds)", "lower": lower,
                            "upper": upper, "shared_prior": shared_info},
             "sampler": "exact HMC (Pakman & Paninski 2014)", "chains": settings.chains,

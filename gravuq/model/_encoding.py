@@ -185,9 +185,10 @@ class GridPlan(eqx.Module):
     """The trilinear interpolation of a hash grid at the centres of a tensor mesh, separably.
 
     At a tensor grid of points the trilinear weights factor over the axes, so per level the
-    features are ``V`` (the table rows of the grid vertices on the vertex planes some point's
-    grid cell touches, per axis, ``(mz, my, mx, features)``, one gather) contracted with three small interpolation matrices
-    ``weights[level]`` = ``(Wz (nz, mz), Wy (ny, my), Wx (nx, mx))``, two non-zeros a row. That
+    features are ``V`` (the table rows of the vertices on the planes, per axis, that some
+    point's grid cell touches, ``(mz, my, mx, features)``, one gather) contracted with three
+    small interpolation matrices ``weights[level]`` = ``(Wz (nz, mz), Wy (ny, my), Wx (nx,
+    mx))``, two non-zeros a row. That
     reads each vertex once instead of eight times per point, and the contractions are dense
     products; the result equals :class:`HashPlan`'s to rounding. ``rows[level]`` ``(mz, my,
     mx)`` the vertices' table rows; ``entries``/``sources`` the transpose of the vertex gather

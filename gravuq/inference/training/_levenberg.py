@@ -163,9 +163,7 @@ class LevenbergMarquardt(StepRule):
                 cells = cells + objective.prior.whiten_transpose(white_part).astype(out.dtype)
             return pullback(objective.cotangent_output(cells))[0]
 
-        # The solve runs over the weights the outputs depend on (the hash-table rows the cells
-        # read, see gravuq.model.Points.restrict): the others have zero Jacobian columns, so CG
-        # would leave them at zero anyway, at the cost of carrying them through every iteration.
+        # The solve runs over the weights the outputs depend on (see the module notes).
         restrict, expand = network.support(coordinates, params)
         full_jacobian, full_transpose = jacobian, transpose
 
