@@ -15,7 +15,8 @@ direction at once, solved exactly:
     m(t) = mean + (m0 - mean) cos t + v0 sin t,        v0 ~ N(0, S)
 
 (Pakman & Paninski 2014). Cell ``i`` follows ``mean_i + R_i cos(t - phi_i)``, so the first time
-it reaches a bound has a closed form (an arccos); at the earliest such time over the cells the
+it reaches a bound has a closed form (a root of a quadratic in ``tan(t / 2)``, see
+:func:`_first_walls`); at the earliest such time over the cells the
 velocity is reflected off that wall, ``v <- v - 2 v_i S[:, i] / S_ii`` (the mirror image in the
 metric ``S^-1``, which keeps the energy), and the motion continues from there. Each iteration
 draws a fresh velocity and runs for ``pi / 2``; nothing is discretised, so every trajectory is
@@ -31,6 +32,7 @@ Gaussians", Journal of Computational and Graphical Statistics 23(2), 518-542.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -38,8 +40,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-#: A wall reached sooner than this (radians of the oscillation) is the one just left; a
-#: trajectory stops after ``MAX_BOUNCES`` bounces (counted, and reported as truncated).
+#: A wall whose order key (about half its time, in radians, for small times) is below this is
+#: the one just left; a trajectory stops after ``MAX_BOUNCES`` bounces (counted, and reported as truncated).
 TINY_TIME, MAX_BOUNCES = 1e-10, 100_000
 
 #: The cost model (2 shared CPU cores, float64), from B1 under [0, 600]: about 1.5 bounces a cell
@@ -136,17 +138,15 @@ def _trajectory(position, velocity, mean, covariance, lower, upper, duration):
     return jnp.clip(mean + offset, lower, upper), bounces, remaining > 0
 
 
-@jax.jit
-def _chain(start, key, mean, covariance, factor, lower, upper, warmup, samples):
+@functools.partial(jax.jit, static_argnames=("warmup", "samples"))
+def _chain(start, key, mean, covariance, factor, lower, upper, warmup: int, samples: int):
     def iterate(position, key):
         velocity = factor @ jax.random.normal(key, mean.shape, mean.dtype)
         position, bounces, cut = _trajectory(position, velocity, mean, covariance, lower, upper, 0.5 * jnp.pi)
         return position, (position, bounces, cut)
 
-    keys = jax.random.split(key, warmup.shape[0] + samples.shape[0])
-    _, (positions, bounces, cut) = jax.lax.scan(iterate, start, keys)
-    kept = warmup.shape[0]
-    return positions[kept:], bounces[kept:], jnp.sum(cut)
+    _, (positions, bounces, cut) = jax.lax.scan(iterate, start, jax.random.split(key, warmup + samples))
+    return positions[warmup:], bounces[warmup:], jnp.sum(cut)
 
 
 def sample_truncated_gaussian(mean, covariance, lower, upper, key, *, chains: int = 2, warmup: int = 50,
@@ -169,9 +169,7 @@ def sample_truncated_gaussian(mean, covariance, lower, upper, key, *, chains: in
     setup_s = time.perf_counter() - begin
     draws, bounces, truncated = [], [], 0
     for chain_key in jax.random.split(key, chains):
-        # Shapes carry the counts, so one program serves every chain.
-        positions, counts, cut = _chain(start, chain_key, mean, covariance, factor, lower, upper,
-                                        jnp.zeros(warmup), jnp.zeros(samples))
+        positions, counts, cut = _chain(start, chain_key, mean, covariance, factor, lower, upper, warmup, samples)
         draws.append(np.asarray(positions))
         bounces.append(np.asarray(counts))
         truncated += int(cut)

@@ -49,11 +49,17 @@ def station_system(matrix, std, prior: GaussianPrior):
     return gc, jnp.linalg.cholesky(gc @ matrix.T + jnp.diag(std**2))
 
 
-@jax.jit
-def _posterior(matrix, data, std, prior: GaussianPrior, prior_draws, noise):
+def _mean_and_reduction(matrix, data, std, prior: GaussianPrior):
+    """``(G C, L, mean, R)``: :func:`station_system`, the posterior mean ``C G^T S^-1 d`` and
+    ``R = L^-1 G C``, so that the posterior covariance is ``C - R^T R``."""
     gc, factor = station_system(matrix, std, prior)
     mean = gc.T @ jsl.cho_solve((factor, True), data)
-    reduction = jsl.solve_triangular(factor, gc, lower=True)
+    return gc, factor, mean, jsl.solve_triangular(factor, gc, lower=True)
+
+
+@jax.jit
+def _posterior(matrix, data, std, prior: GaussianPrior, prior_draws, noise):
+    gc, factor, mean, reduction = _mean_and_reduction(matrix, data, std, prior)
     variance = prior.variance() - jnp.sum(reduction**2, axis=0)
     innovations = data[None, :] + noise - prior_draws @ matrix.T
     draws = prior_draws + jsl.cho_solve((factor, True), innovations.T).T @ gc
@@ -71,10 +77,8 @@ def _rml(matrix, std, prior: GaussianPrior, anchors, targets):
 def gaussian_moments(matrix, data, std, prior: GaussianPrior):
     """Exact posterior mean and marginal variance (kg/m^3, (kg/m^3)^2) and the log evidence
     ``log N(d; 0, G C G^T + diag(std^2))`` for the dense ``matrix`` (mGal per kg/m^3)."""
-    gc, factor = station_system(matrix, std, prior)
+    _, factor, mean, reduction = _mean_and_reduction(matrix, data, std, prior)
     whitened = jsl.solve_triangular(factor, data, lower=True)
-    mean = gc.T @ jsl.cho_solve((factor, True), data)
-    reduction = jsl.solve_triangular(factor, gc, lower=True)
     variance = jnp.maximum(prior.variance() - jnp.sum(reduction**2, axis=0), 0.0)
     log_evidence = (-0.5 * whitened @ whitened - jnp.sum(jnp.log(jnp.diag(factor)))
                     - 0.5 * data.size * jnp.log(2.0 * jnp.pi))
@@ -83,9 +87,7 @@ def gaussian_moments(matrix, data, std, prior: GaussianPrior):
 
 @jax.jit
 def _dense_posterior(matrix, data, std, prior: GaussianPrior):
-    gc, factor = station_system(matrix, std, prior)
-    mean = gc.T @ jsl.cho_solve((factor, True), data)
-    reduction = jsl.solve_triangular(factor, gc, lower=True)
+    gc, _, mean, reduction = _mean_and_reduction(matrix, data, std, prior)
     covariance = prior.covariance_apply(jnp.eye(gc.shape[1], dtype=gc.dtype)) - reduction.T @ reduction
     return mean, 0.5 * (covariance + covariance.T)
 

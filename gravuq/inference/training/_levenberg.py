@@ -150,28 +150,20 @@ class LevenbergMarquardt(StepRule):
         n_data = objective.n_data
         loss, chi2 = 2.0 * cost / n_data, jnp.sum(data**2) / n_data
         inverse_std = objective.inverse_std.astype(data.dtype)
+        # The solve runs over the weights the outputs depend on (see the module notes).
+        restrict, expand = network.support(coordinates, params)
 
-        def jacobian(v):  # weights -> residuals
-            tangent = objective.tangent_density(linear(v))
+        def jacobian(v):  # (restricted) weights -> residuals
+            tangent = objective.tangent_density(linear(expand(v)))
             data_part = objective.operator.forward(tangent) * inverse_std
             return data_part, (None if white is None else objective.prior.whiten(tangent))
 
-        def transpose(pair):  # residuals -> weights
+        def transpose(pair):  # residuals -> (restricted) weights
             data_part, white_part = pair
             cells = objective.operator.adjoint(data_part * inverse_std).astype(out.dtype)
             if white_part is not None:
                 cells = cells + objective.prior.whiten_transpose(white_part).astype(out.dtype)
-            return pullback(objective.cotangent_output(cells))[0]
-
-        # The solve runs over the weights the outputs depend on (see the module notes).
-        restrict, expand = network.support(coordinates, params)
-        full_jacobian, full_transpose = jacobian, transpose
-
-        def jacobian(v):
-            return full_jacobian(expand(v))
-
-        def transpose(pair):
-            return restrict(full_transpose(pair))
+            return restrict(pullback(objective.cotangent_output(cells))[0])
 
         gradient = transpose((data, white))
 
